@@ -1,0 +1,52 @@
+# Two commands do all set-up: `make run` (the hub with its demo) and `make test` (the suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+PYTEST_ARGS ?=
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+RUNTIME := $(VENV)/.runtime-installed
+DEV := $(VENV)/.dev-installed
+
+.PHONY: run test lint format install clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@ $(RUNTIME)
+
+install: $(RUNTIME)
+
+## run: migrate, seed the demo once, start web + worker + beat on http://127.0.0.1:$(PORT)/
+run: $(RUNTIME)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo --url http://127.0.0.1:$(PORT)/
+	BIND_ADDRESS=127.0.0.1 exec $(BIN)/honcho --procfile Procfile start --port $(PORT)
+
+## test: the whole suite (PostgreSQL and Redis when DATABASE_URL / CELERY_BROKER_URL are set)
+test: $(DEV)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## lint: ruff (lint + format check), mypy, Django's checks, migrations up to date
+lint: $(DEV)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy cartrover
+	$(BIN)/python manage.py check
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+format: $(DEV)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache staticfiles

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CartroverConfig(AppConfig):
+    name = "cartrover"
+    verbose_name = "Hub"

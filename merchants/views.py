@@ -1,0 +1,29 @@
+"""Screens for the account's merchants. Every view starts from the tenant's scope."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from cartrover.tenancy import Tenant, get_for_tenant_or_404, tenant_required
+from merchants import selectors
+from merchants.models import Merchant
+
+
+@tenant_required
+def dashboard(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    merchants = selectors.merchants_visible(tenant=tenant)
+    return render(request, "dashboard.html", {"merchants": merchants})
+
+
+@tenant_required
+def merchant_list(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    merchants = selectors.merchants_visible(tenant=tenant)
+    return render(request, "merchants/list.html", {"merchants": merchants})
+
+
+@tenant_required
+def merchant_detail(request: HttpRequest, tenant: Tenant, pk: int) -> HttpResponse:
+    merchant = get_for_tenant_or_404(tenant, Merchant, pk=pk)
+    members = selectors.members_visible(tenant=tenant).filter(merchant=merchant)
+    return render(request, "merchants/detail.html", {"merchant": merchant, "members": members})

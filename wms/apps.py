@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class WmsConfigApp(AppConfig):
+    name = "wms"
+    verbose_name = "Warehouse management system"
