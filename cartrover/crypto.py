@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.core.exceptions import ImproperlyConfigured
@@ -94,7 +94,13 @@ class SecretDict(dict[str, Any]):
         return {k: (MASK if v not in (None, "") else "") for k, v in self.items()}
 
 
-class EncryptedJSONField(models.TextField):
+if TYPE_CHECKING:
+    _TextField = models.TextField[dict[str, Any] | None, SecretDict]
+else:
+    _TextField = models.TextField
+
+
+class EncryptedJSONField(_TextField):
     """A JSON object stored as a Fernet token; read back as a SecretDict."""
 
     description = "Encrypted JSON object"

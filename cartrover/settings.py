@@ -78,6 +78,9 @@ INSTALLED_APPS = [
     "cartrover",
     "merchants",
     "wms",
+    "carts",
+    "orders",
+    "sync",
 ]
 
 MIDDLEWARE = [
@@ -126,6 +129,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # A file, not memory, so test workers started as separate processes share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -188,6 +193,9 @@ if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
 # Outbound connections to private, loopback and link-local addresses are refused unless this
 # is on (the demo and the tests talk to emulators on 127.0.0.1).
 ALLOW_PRIVATE_NETWORK_TARGETS = env.bool("ALLOW_PRIVATE_NETWORK_TARGETS", default=DEBUG)
+# Private networks outbound connections may still reach with the switch above off, as CIDRs:
+# for an on-premise WMS on the warehouse network. cartrover.http reads and checks them.
+HTTP_ALLOWED_NETWORKS = env.list("HTTP_ALLOWED_NETWORKS", default=[])
 
 # --- Email ----------------------------------------------------------------------------------
 
@@ -218,16 +226,18 @@ WHITENOISE_USE_FINDERS = DEBUG
 _broker_dir = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -237,6 +247,26 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- Sync engine ----------------------------------------------------------------------------
+
+# How often beat's tick claims due schedules.
+SYNC_TICK_SECONDS = env.float("SYNC_TICK_SECONDS", default=5.0)
+# A run holds its schedule this long and renews it as it goes; a dead worker's lease expires.
+SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=300)
+# Schedules one tick claims at most.
+SYNC_CLAIM_LIMIT = env.int("SYNC_CLAIM_LIMIT", default=1000)
+# A failed delivery (or tracking upload) is retried this often, for this long, then given up.
+DELIVERY_RETRY_MINUTES = env.int("DELIVERY_RETRY_MINUTES", default=60)
+DELIVERY_RETRY_HORIZON_DAYS = env.int("DELIVERY_RETRY_HORIZON_DAYS", default=15)
+DELIVERY_MAX_BATCHES_PER_RUN = env.int("DELIVERY_MAX_BATCHES_PER_RUN", default=200)
+SHIPMENT_UPLOAD_MAX_PER_RUN = env.int("SHIPMENT_UPLOAD_MAX_PER_RUN", default=5000)
+# Consecutive failed runs of a schedule before an alert opens.
+SYNC_ALERT_AFTER_FAILURES = env.int("SYNC_ALERT_AFTER_FAILURES", default=3)
+
+CELERY_BEAT_SCHEDULE = {
+    "tick": {"task": "sync.tasks.tick_task", "schedule": SYNC_TICK_SECONDS},
+}
 
 # --- Logging --------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from cartrover.tenancy import TenantQuerySet
+from sync.flows import Flow, interval_field
 
 
 def validate_time_zone(value: str) -> None:
@@ -119,6 +120,18 @@ class Merchant(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="merchants")
     name = models.CharField(max_length=200)
     active = models.BooleanField(default=True)
+    delivery_interval = interval_field(Flow.DELIVERY, default=5)
+    deliver_on_download = models.BooleanField(
+        default=True, help_text="Also deliver as soon as a download finds new orders."
+    )
+    ship_confirm_interval = interval_field(Flow.SHIP_CONFIRM, default=15)
+    inventory_interval = interval_field(Flow.INVENTORY, default=60)
+    wms_settings = models.JSONField(
+        default=dict, blank=True, help_text="What the WMS kind asks for per merchant."
+    )
+    alert_emails = models.CharField(
+        max_length=500, blank=True, help_text="Comma-separated addresses told about alerts."
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = TenantQuerySet.as_manager()
@@ -132,6 +145,14 @@ class Merchant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def interval_for(self, flow: str) -> int:
+        """Return the configured interval of one of this merchant's flows."""
+        return {
+            Flow.DELIVERY: self.delivery_interval,
+            Flow.SHIP_CONFIRM: self.ship_confirm_interval,
+            Flow.INVENTORY: self.inventory_interval,
+        }[Flow(flow)]
 
     def clean(self) -> None:
         super().clean()

@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 import pytest
 
 from tests import factories
+from tests.hub import Hub, make_cart
+from wms.models import WmsConfig, WmsShipMethod
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -88,3 +90,18 @@ def world(db) -> TenantWorld:
 def other_world(db) -> TenantWorld:
     """A second account, built the same way, that `world`'s users must never see."""
     return _world("South")
+
+
+@pytest.fixture
+def hub(world, tmp_path) -> Hub:
+    """The first account with the sandbox warehouse and a six-order sandbox store."""
+    wms = WmsConfig.objects.create(
+        account=world.account,
+        kind="dummy",
+        credentials={"api_key": "wms-key"},
+        settings={"name": f"wh{world.account.pk}", "ledger_dir": str(tmp_path)},
+    )
+    for code, carrier in (("GROUND", "UPS"), ("EXPRESS", "FedEx")):
+        WmsShipMethod.objects.create(account=world.account, code=code, carrier=carrier)
+    cart = make_cart(world.merchant_a, tmp_path, order_count=6, page_size=4)
+    return Hub(world=world, wms=wms, cart=cart, ledger_dir=tmp_path)

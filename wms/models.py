@@ -39,3 +39,50 @@ class WmsConfig(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} WMS of {self.account}"
+
+
+class WmsShipMethod(models.Model):
+    """A ship method the WMS knows: what cart ship codes are mapped to."""
+
+    account = models.ForeignKey(
+        "merchants.Account", on_delete=models.CASCADE, related_name="wms_ship_methods"
+    )
+    code = models.CharField(max_length=100)
+    description = models.CharField(max_length=200, blank=True)
+    carrier = models.CharField(max_length=100, blank=True)
+    active = models.BooleanField(default=True)
+
+    objects = TenantQuerySet.as_manager()
+    tenant_merchant_path: ClassVar[str | None] = None
+
+    class Meta:
+        ordering = ["carrier", "code"]
+        constraints = [
+            models.UniqueConstraint("account", "code", name="wms_ship_method_code_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.carrier} {self.code}".strip() if self.carrier else self.code
+
+
+class Warehouse(models.Model):
+    """A warehouse (facility) of the account's WMS."""
+
+    account = models.ForeignKey(
+        "merchants.Account", on_delete=models.CASCADE, related_name="warehouses"
+    )
+    code = models.CharField(max_length=100)
+    name = models.CharField(max_length=200, blank=True)
+    active = models.BooleanField(default=True)
+
+    objects = TenantQuerySet.as_manager()
+    tenant_merchant_path: ClassVar[str | None] = None
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint("account", "code", name="warehouse_code_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.code

@@ -1,0 +1,880 @@
+"""The six flows. Each takes a RunContext, calls one adapter and owns every database write.
+
+Adapters raise typed errors for the whole call (AuthError, RateLimited, TransientError); the
+scheduler turns those into the run's outcome. Per-item trouble (one unreadable order, one
+rejected delivery, one failed tracking upload) is handled here: that item is recorded with its
+reason, the run is marked partial, and the rest goes on. Running any flow twice changes nothing
+the second time: orders are upserted by (cart, external id) and compared by payload hash,
+shipments by (order, tracking number), stock by what was last sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from cartrover.adapters import (
+    AdapterError,
+    Address,
+    AuthError,
+    BadPayload,
+    CartOrder,
+    CartShipment,
+    MerchantRef,
+    RateLimited,
+    ShipmentItem,
+    StockLevel,
+    WmsOrder,
+    WmsOrderLine,
+)
+from carts.models import CartConnection
+from carts.services import cart_adapter
+from orders import services as order_services
+from orders.models import (
+    CartStock,
+    EventKind,
+    HoldReason,
+    InventoryLevel,
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+    ProductAlias,
+    Shipment,
+    ShipmentLine,
+    ShipMethodMapping,
+    UploadState,
+)
+from sync.alerts import alert_open, alert_resolve
+from sync.models import Schedule
+from wms.models import WmsShipMethod
+from wms.services import wms_adapter, wms_config_of
+
+S = OrderStatus
+# Re-read this much before the cursor, so orders sharing a timestamp across a page boundary,
+# or written late by the cart, are not missed. Upserts make the overlap free of duplicates.
+OVERLAP = timedelta(minutes=10)
+STORE_BATCH = 250
+NOT_AT_WMS = (S.NEW, S.HELD, S.ERROR)
+
+
+class LeaseLost(Exception):
+    """Another worker holds the schedule now: stop without writing the run's end."""
+
+
+@dataclass
+class RunContext:
+    """What a flow run knows (its schedule, the time) and reports (counts, log, cursor)."""
+
+    schedule: Schedule
+    now: datetime
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    lines: list[str] = field(default_factory=list)
+    partial: bool = False
+    cursor: datetime | None = None
+    heartbeat: Callable[[], None] = lambda: None
+
+    def log(self, message: str) -> None:
+        self.lines.append(f"{timezone.now():%H:%M:%S} {message}")
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counts[key] += n
+
+    def item_failed(self, message: str) -> None:
+        self.partial = True
+        self.count("failed")
+        self.log(message)
+
+
+def merchant_ref(merchant: Any) -> MerchantRef:
+    return MerchantRef(id=merchant.pk, name=merchant.name, settings=dict(merchant.wms_settings))
+
+
+def _payload_hash(raw: Any) -> str:
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and timezone.is_naive(value):
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+# --- 1. Order download (cart → hub) -------------------------------------------------------
+
+
+def orders_download(run: RunContext) -> None:
+    """Download the cart's orders changed since the cursor and store them."""
+    cart = run.schedule.cart
+    assert cart is not None
+    adapter = cart_adapter(cart)
+    cursor = run.schedule.cursor
+    if cursor is not None:
+        since: datetime | None = cursor - OVERLAP
+    elif cart.earliest_order_date:
+        since = datetime.combine(cart.earliest_order_date, time.min, tzinfo=UTC)
+    else:
+        since = None
+    run.log(
+        f"Downloading orders updated since {since:%Y-%m-%d %H:%M:%S} UTC."
+        if since
+        else "Downloading orders (first download)."
+    )
+    store = OrderStore(cart, run)
+    batch: list[CartOrder | BadPayload] = []
+    newest = cursor
+    for item in adapter.fetch_orders(since):
+        batch.append(item)
+        if isinstance(item, CartOrder):
+            updated = _aware(item.updated_at)
+            if updated is not None and (newest is None or updated > newest):
+                newest = min(updated, run.now)
+        if len(batch) >= STORE_BATCH:
+            store.save(batch)
+            batch = []
+            run.heartbeat()
+    store.save(batch)
+    run.cursor = newest
+    store.finish()
+
+
+class OrderStore:
+    """Upsert a cart's orders in batches: a few queries per page, whatever its size."""
+
+    def __init__(self, cart: CartConnection, run: RunContext) -> None:
+        self.cart = cart
+        self.run = run
+        self.merchant = cart.merchant
+        self.mappings = {
+            m.cart_code: m.ship_method
+            for m in ShipMethodMapping.objects.filter(merchant=self.merchant).select_related(
+                "ship_method"
+            )
+        }
+        self.unmapped: dict[str, int] = defaultdict(int)
+
+    def save(self, items: list[CartOrder | BadPayload]) -> None:
+        if not items:
+            return
+        ids = [i.external_id for i in items if i.external_id]
+        existing = {
+            o.external_id: o for o in Order.objects.filter(cart=self.cart, external_id__in=ids)
+        }
+        aliases = dict(
+            ProductAlias.objects.filter(
+                merchant=self.merchant,
+                alias__in={li.sku for i in items if isinstance(i, CartOrder) for li in i.lines},
+            ).values_list("alias", "master_sku")
+        )
+        fresh: list[tuple[Order, CartOrder]] = []
+        with transaction.atomic():
+            for item in items:
+                if isinstance(item, BadPayload):
+                    self._unreadable(item, existing.get(item.external_id))
+                    continue
+                if self._too_old(item):
+                    self.run.count("skipped_too_old")
+                    continue
+                order = existing.get(item.external_id)
+                if order is None:
+                    new = self._new_order(item)
+                    existing[item.external_id] = new
+                    fresh.append((new, item))
+                else:
+                    self._changed_order(order, item, aliases)
+            self._create(fresh, aliases)
+
+    def _too_old(self, item: CartOrder) -> bool:
+        earliest = self.cart.earliest_order_date
+        placed = _aware(item.placed_at)
+        return bool(earliest and placed and placed.date() < earliest)
+
+    def _fields(self, item: CartOrder) -> dict[str, Any]:
+        code = item.ship_method_code or ""
+        return {
+            "order_number": item.order_number[:100],
+            "placed_at": _aware(item.placed_at),
+            "cart_updated_at": _aware(item.updated_at),
+            "customer_name": item.customer_name[:200],
+            "customer_email": item.customer_email[:254],
+            "ship_to": asdict(item.ship_to) if item.ship_to else {},
+            "bill_to": asdict(item.bill_to) if item.bill_to else {},
+            "ship_method_code": code[:200],
+            "ship_method": self.mappings.get(code),
+            "currency": item.currency[:3],
+            "total": item.total,
+            "notes": item.notes,
+            "raw_payload": item.raw,
+            "payload_hash": _payload_hash(item.raw),
+        }
+
+    def _holds(self, item: CartOrder) -> list[str]:
+        code = item.ship_method_code or ""
+        if self.cart.reject_unmapped_ship_codes and code not in self.mappings:
+            self.unmapped[code] += 1
+            return [HoldReason.UNMAPPED_SHIP_METHOD]
+        return []
+
+    def _new_order(self, item: CartOrder) -> Order:
+        holds = self._holds(item)
+        return Order(
+            account_id=self.cart.account_id,
+            merchant_id=self.cart.merchant_id,
+            cart=self.cart,
+            external_id=item.external_id[:100],
+            order_source=self.cart.order_source,
+            status=S.HELD if holds else S.NEW,
+            hold_reasons=holds,
+            **self._fields(item),
+        )
+
+    def _lines(self, order: Order, item: CartOrder, aliases: dict[str, str]) -> list[OrderLine]:
+        return [
+            OrderLine(
+                account_id=order.account_id,
+                order=order,
+                line_id=li.line_id[:100],
+                sku=li.sku[:200],
+                wms_sku=aliases.get(li.sku, li.sku)[:200],
+                name=li.name[:500],
+                quantity=li.quantity,
+                price=li.price,
+            )
+            for li in item.lines
+        ]
+
+    def _create(self, fresh: list[tuple[Order, CartOrder]], aliases: dict[str, str]) -> None:
+        if not fresh:
+            return
+        for order, item in fresh:
+            if item.canceled:
+                order.status, order.hold_reasons = S.CANCELED, []
+        Order.objects.bulk_create([o for o, _ in fresh])
+        lines, events = [], []
+        for order, item in fresh:
+            lines.extend(self._lines(order, item, aliases))
+            events.append(
+                OrderEvent(
+                    account_id=order.account_id,
+                    order=order,
+                    kind=EventKind.DOWNLOADED,
+                    message=f"Downloaded from {self.cart.order_source}.",
+                )
+            )
+            if order.status == S.HELD:
+                events.append(
+                    OrderEvent(
+                        account_id=order.account_id,
+                        order=order,
+                        kind=EventKind.HELD,
+                        message=f"Held: ship method {order.ship_method_code!r} is not mapped to a "
+                        "WMS ship method. Map it to release the order.",
+                        data={"reason": HoldReason.UNMAPPED_SHIP_METHOD},
+                    )
+                )
+            elif order.status == S.CANCELED:
+                events.append(
+                    OrderEvent(
+                        account_id=order.account_id,
+                        order=order,
+                        kind=EventKind.CANCELED,
+                        message="Already canceled in the cart.",
+                    )
+                )
+        OrderLine.objects.bulk_create(lines)
+        OrderEvent.objects.bulk_create(events)
+        self.run.count("new", len(fresh))
+        if held := sum(1 for o, _ in fresh if o.status == S.HELD):
+            self.run.count("held", held)
+
+    def _changed_order(self, order: Order, item: CartOrder, aliases: dict[str, str]) -> None:
+        fields = self._fields(item)
+        if order.payload_hash == fields["payload_hash"]:
+            self.run.count("unchanged")
+            return
+        if item.canceled:
+            if order_services.order_cancel(order):
+                self.run.count("canceled")
+            Order.objects.filter(pk=order.pk).update(
+                raw_payload=item.raw,
+                payload_hash=fields["payload_hash"],
+                cart_updated_at=fields["cart_updated_at"],
+            )
+            return
+        editable = order.status in (S.NEW, S.HELD) or (
+            order.status == S.ERROR and order.delivery_attempts == 0
+        )
+        if not editable:
+            Order.objects.filter(pk=order.pk).update(
+                raw_payload=item.raw,
+                payload_hash=fields["payload_hash"],
+                cart_updated_at=fields["cart_updated_at"],
+                updated_at=self.run.now,
+            )
+            order_services.order_event(
+                order,
+                EventKind.UPDATED,
+                "Changed in the cart after delivery; the WMS keeps the order as delivered.",
+            )
+            self.run.count("changed_after_delivery")
+            return
+        holds = sorted(
+            {r for r in order.hold_reasons if r != HoldReason.UNMAPPED_SHIP_METHOD}
+            | set(self._holds(item))
+        )
+        status = S.HELD if holds else S.NEW
+        moved = Order.objects.filter(pk=order.pk, status=order.status).update(
+            status=status, hold_reasons=holds, updated_at=self.run.now, last_error="", **fields
+        )
+        if not moved:
+            return
+        OrderLine.objects.filter(order=order).delete()
+        OrderLine.objects.bulk_create(self._lines(order, item, aliases))
+        order_services.order_event(order, EventKind.UPDATED, "Updated from the cart.")
+        self.run.count("updated")
+
+    def _unreadable(self, item: BadPayload, order: Order | None) -> None:
+        reason = f"Order {item.external_id or '(no id)'} could not be read: {item.message}"
+        self.run.item_failed(reason)
+        if not item.external_id:
+            self.run.log(f"Unreadable payload kept in this log: {str(item.raw)[:2000]}")
+            return
+        if order is not None:
+            order_services.order_event(order, EventKind.ERROR, reason)
+            return
+        raw = item.raw if isinstance(item.raw, dict) else {"payload": item.raw}
+        try:
+            with transaction.atomic():
+                created = Order.objects.create(
+                    account_id=self.cart.account_id,
+                    merchant_id=self.cart.merchant_id,
+                    cart=self.cart,
+                    external_id=item.external_id[:100],
+                    order_number=item.external_id[:100],
+                    order_source=self.cart.order_source,
+                    status=S.ERROR,
+                    raw_payload=raw,
+                    payload_hash=_payload_hash(raw),
+                    last_error=reason,
+                )
+                order_services.order_event(created, EventKind.ERROR, reason)
+        except IntegrityError:
+            pass
+
+    def finish(self) -> None:
+        """Report unmapped ship codes, keep the alert about them in step, poke delivery."""
+        merchant = self.merchant
+        for code, n in sorted(self.unmapped.items()):
+            self.run.log(f"Ship method {code!r} is not mapped: {n} order(s) held.")
+        unmapped_sync(merchant)
+        if self.run.counts.get("new") and merchant.deliver_on_download:
+            Schedule.objects.filter(
+                merchant=merchant,
+                cart__isnull=True,
+                flow="delivery",
+                enabled=True,
+                next_run_at__gt=self.run.now,
+            ).update(next_run_at=self.run.now)
+
+
+def unmapped_sync(merchant: Any) -> None:
+    """Open or resolve the merchant's alert about orders held for unmapped ship methods."""
+    held = Order.objects.filter(merchant=merchant, status=S.HELD).values_list(
+        "ship_method_code", "hold_reasons"
+    )
+    codes = sorted({code for code, reasons in held if HoldReason.UNMAPPED_SHIP_METHOD in reasons})
+    key = f"merchant:{merchant.pk}:unmapped_ship_methods"
+    if codes:
+        alert_open(
+            account_id=merchant.account_id,
+            merchant_id=merchant.pk,
+            key=key,
+            kind="unmapped_ship_methods",
+            message=f"{merchant}: orders are held for unmapped ship methods "
+            f"{', '.join(repr(c) for c in codes)}. Map them to release the orders.",
+        )
+    else:
+        alert_resolve(key)
+
+
+# --- 2. Order delivery (hub → WMS) --------------------------------------------------------
+
+
+def orders_deliver(run: RunContext) -> None:
+    """Send the merchant's new orders to the WMS in batches; back off per order on failure."""
+    merchant = run.schedule.merchant
+    config = wms_config_of(merchant.account_id)
+    adapter = wms_adapter(config)
+    if adapter.mode == "pull":
+        run.log("The WMS pulls orders itself; nothing to send.")
+        return
+    retry_in = timedelta(minutes=settings.DELIVERY_RETRY_MINUTES)
+    horizon = timedelta(days=settings.DELIVERY_RETRY_HORIZON_DAYS)
+    ref = merchant_ref(merchant)
+    due = (
+        Order.objects.filter(merchant=merchant, status=S.NEW)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=run.now))
+        .select_related("ship_method", "cart")
+        .prefetch_related("lines")
+        .order_by("placed_at", "id")
+    )
+    for _ in range(settings.DELIVERY_MAX_BATCHES_PER_RUN):
+        orders = list(due[: adapter.batch_size])
+        if not orders:
+            break
+        by_key = {o.key: o for o in orders}
+        try:
+            results = adapter.deliver_orders(ref, [wms_order(o) for o in orders])
+        except (AuthError, RateLimited):
+            raise
+        except AdapterError as exc:
+            # The batch failed as a whole (WMS down, timeout): each order uses one attempt.
+            for order in orders:
+                order_services.order_delivery_failed(
+                    order, error=exc.message, now=run.now, retry_in=retry_in, horizon=horizon
+                )
+            run.count("failed", len(orders))
+            raise
+        answered = set()
+        for result in results:
+            answered_order = by_key.get(result.key)
+            if answered_order is None:
+                continue
+            answered.add(result.key)
+            if result.ok:
+                if order_services.order_mark_delivered(answered_order, reference=result.reference):
+                    run.count("delivered")
+            else:
+                status = order_services.order_delivery_failed(
+                    answered_order,
+                    error=result.error,
+                    now=run.now,
+                    retry_in=retry_in,
+                    horizon=horizon,
+                )
+                run.item_failed(f"Order {answered_order}: the WMS refused it: {result.error}")
+                if status == S.ERROR:
+                    run.count("gave_up")
+        for key in by_key.keys() - answered:
+            order_services.order_delivery_failed(
+                by_key[key],
+                error="The WMS gave no answer for this order.",
+                now=run.now,
+                retry_in=retry_in,
+                horizon=horizon,
+            )
+            run.item_failed(f"Order {by_key[key]}: the WMS gave no answer for it.")
+        run.heartbeat()
+    delivery_errors_sync(merchant)
+
+
+def wms_order(order: Order) -> WmsOrder:
+    """Translate an order into what the WMS receives."""
+    method: WmsShipMethod | None = order.ship_method
+    return WmsOrder(
+        key=order.key,
+        order_number=order.order_number,
+        order_source=order.order_source,
+        placed_at=order.placed_at,
+        ship_to=Address(**order.ship_to) if order.ship_to else Address(),
+        ship_method=method.code if method else order.ship_method_code,
+        carrier=method.carrier if method else "",
+        lines=[
+            WmsOrderLine(
+                sku=li.wms_sku or li.sku,
+                quantity=li.quantity,
+                name=li.name,
+                price=li.price,
+                line_id=li.line_id,
+            )
+            for li in order.lines.all()
+        ],
+        customer_email=order.customer_email,
+        notes=order.notes,
+        merchant_settings=dict(order.merchant.wms_settings) if order.merchant_id else {},
+        cart_settings=dict(order.cart.wms_settings),
+    )
+
+
+def delivery_errors_sync(merchant: Any) -> None:
+    """Open or resolve the merchant's alert about orders the hub gave up delivering."""
+    count = Order.objects.filter(merchant=merchant, status=S.ERROR).count()
+    key = f"merchant:{merchant.pk}:order_errors"
+    if count:
+        alert_open(
+            account_id=merchant.account_id,
+            merchant_id=merchant.pk,
+            key=key,
+            kind="order_errors",
+            message=f"{merchant}: {count} order(s) in error. Open each for the reason, fix it, "
+            "then resend.",
+        )
+    else:
+        alert_resolve(key)
+
+
+# --- 3. Shipment confirmations (WMS → hub) ------------------------------------------------
+
+
+def shipments_receive(run: RunContext) -> None:
+    """Fetch packages the WMS shipped and store them against their orders."""
+    merchant = run.schedule.merchant
+    adapter = wms_adapter(wms_config_of(merchant.account_id))
+    cursor = run.schedule.cursor
+    since = cursor - OVERLAP if cursor else None
+    newest = cursor
+    for shipment in adapter.fetch_shipments(merchant_ref(merchant), since):
+        shipped_at = _aware(shipment.shipped_at)
+        if shipped_at and (newest is None or shipped_at > newest):
+            newest = min(shipped_at, run.now)
+        order = _order_for_shipment(merchant, shipment.order_key, shipment.order_number)
+        if order is None:
+            run.item_failed(
+                f"Shipment {shipment.tracking_number}: no order {shipment.order_key or ''} "
+                f"{shipment.order_number or ''} of {merchant} matches it.".replace("  ", " ")
+            )
+            continue
+        if _store_shipment(order, shipment, run):
+            run.count("shipments")
+    run.cursor = newest
+
+
+def _order_for_shipment(merchant: Any, key: str, number: str) -> Order | None:
+    orders = Order.objects.filter(merchant=merchant).select_related("cart")
+    if key.startswith("H") and key[1:].isdigit():
+        order = orders.filter(pk=int(key[1:])).first()
+        if order is not None:
+            return order
+    if number:
+        matches = list(orders.filter(order_number=number)[:2])
+        if len(matches) == 1:
+            return matches[0]
+    return None
+
+
+def _store_shipment(order: Order, shipment: Any, run: RunContext) -> bool:
+    """Store one package once; move its order to shipped. Return whether it was new."""
+    from carts.adapters import CART_KINDS
+
+    tracking = shipment.tracking_number.strip()[:200]
+    if not tracking:
+        run.item_failed(f"Order {order}: the WMS reported a shipment without tracking number.")
+        return False
+    takes_tracking = "shipments" in CART_KINDS.adapter_class(order.cart.kind).capabilities
+    try:
+        with transaction.atomic():
+            stored, created = Shipment.objects.get_or_create(
+                order=order,
+                tracking_number=tracking,
+                defaults={
+                    "account_id": order.account_id,
+                    "merchant_id": order.merchant_id,
+                    "carrier": shipment.carrier[:100],
+                    "service": shipment.service[:100],
+                    "shipped_at": _aware(shipment.shipped_at),
+                    "warehouse": shipment.warehouse,
+                    "upload_state": UploadState.PENDING
+                    if takes_tracking
+                    else UploadState.NOT_APPLICABLE,
+                },
+            )
+            if created:
+                ShipmentLine.objects.bulk_create(_shipment_lines(order, stored, shipment.items))
+    except IntegrityError:
+        return False
+    if not created:
+        return False
+    if not order_services.order_mark_shipped(order, tracking_number=tracking):
+        order_services.order_event(
+            order, EventKind.SHIPMENT_RECEIVED, f"Another package shipped: {tracking}."
+        )
+    if not takes_tracking:
+        order_services.order_confirm_if_complete(order)
+    return True
+
+
+def _shipment_lines(
+    order: Order, shipment: Shipment, items: Iterable[ShipmentItem]
+) -> list[ShipmentLine]:
+    """Match shipped SKUs to order lines (by cart line id, else by WMS SKU with room left)."""
+    lines = list(order.lines.all())
+    room = {li.pk: li.quantity for li in lines}
+    result = []
+    for item in items:
+        match = next((li for li in lines if item.line_id and li.line_id == item.line_id), None)
+        if match is None:
+            match = next(
+                (li for li in lines if (li.wms_sku or li.sku) == item.sku and room[li.pk] > 0),
+                None,
+            )
+        if match is not None:
+            room[match.pk] -= item.quantity
+        result.append(
+            ShipmentLine(
+                account_id=order.account_id,
+                shipment=shipment,
+                order_line=match,
+                sku=item.sku[:200],
+                quantity=item.quantity,
+            )
+        )
+    return result
+
+
+# --- 4. Shipment upload (hub → cart) ------------------------------------------------------
+
+
+def shipments_upload(run: RunContext) -> None:
+    """Upload each pending package's tracking to its cart; confirm complete orders."""
+    cart = run.schedule.cart
+    assert cart is not None
+    adapter = cart_adapter(cart)
+    retry_in = timedelta(minutes=settings.DELIVERY_RETRY_MINUTES)
+    horizon = timedelta(days=settings.DELIVERY_RETRY_HORIZON_DAYS)
+    pending = (
+        Shipment.objects.filter(order__cart=cart, upload_state=UploadState.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=run.now))
+        .select_related("order")
+        .prefetch_related("lines__order_line")
+        .order_by("created_at", "id")
+    )
+    for shipment in pending[: settings.SHIPMENT_UPLOAD_MAX_PER_RUN]:
+        order = shipment.order
+        package = CartShipment(
+            order_external_id=order.external_id,
+            order_number=order.order_number,
+            tracking_number=shipment.tracking_number,
+            carrier=shipment.carrier,
+            service=shipment.service,
+            shipped_at=shipment.shipped_at,
+            items=[
+                ShipmentItem(
+                    sku=line.order_line.sku if line.order_line else line.sku,
+                    quantity=line.quantity,
+                    line_id=line.order_line.line_id if line.order_line else "",
+                )
+                for line in shipment.lines.all()
+            ],
+        )
+        try:
+            adapter.upload_shipment(package)
+        except (AuthError, RateLimited):
+            raise
+        except AdapterError as exc:
+            if not exc.permanent:
+                raise
+            _shipment_upload_failed(shipment, exc.message, run, retry_in, horizon)
+            continue
+        uploaded = Shipment.objects.filter(pk=shipment.pk, upload_state=UploadState.PENDING).update(
+            upload_state=UploadState.UPLOADED, uploaded_at=run.now, last_error=""
+        )
+        if uploaded:
+            shipment.upload_state = UploadState.UPLOADED
+            order_services.order_event(
+                order,
+                EventKind.TRACKING_UPLOADED,
+                f"Tracking {shipment.tracking_number} uploaded to the cart.",
+            )
+            run.count("uploaded")
+            order_services.order_confirm_if_complete(order)
+        run.heartbeat()
+
+
+def _shipment_upload_failed(
+    shipment: Shipment, error: str, run: RunContext, retry_in: timedelta, horizon: timedelta
+) -> None:
+    first = shipment.created_at
+    give_up = run.now - first >= horizon
+    Shipment.objects.filter(pk=shipment.pk).update(
+        upload_attempts=shipment.upload_attempts + 1,
+        last_error=error,
+        next_attempt_at=None if give_up else run.now + retry_in,
+        upload_state=UploadState.FAILED if give_up else UploadState.PENDING,
+    )
+    order_services.order_event(
+        shipment.order,
+        EventKind.TRACKING_FAILED,
+        f"The cart refused tracking {shipment.tracking_number}: {error}",
+    )
+    run.item_failed(f"Tracking {shipment.tracking_number} of order {shipment.order}: {error}")
+    if give_up:
+        alert_open(
+            account_id=shipment.account_id,
+            merchant_id=shipment.merchant_id,
+            cart_id=shipment.order.cart_id,
+            kind="tracking_failed",
+            key=f"shipment:{shipment.pk}:failed",
+            message=f"Tracking {shipment.tracking_number} of order {shipment.order} could not "
+            f"be uploaded: {error}. Fix the cause, then resend the tracking.",
+        )
+
+
+# --- 5. Inventory (WMS → hub) -------------------------------------------------------------
+
+
+def inventory_receive(run: RunContext) -> None:
+    """Load the merchant's stock per SKU and warehouse from the WMS."""
+    merchant = run.schedule.merchant
+    adapter = wms_adapter(wms_config_of(merchant.account_id))
+    batch: dict[tuple[str, str], InventoryLevel] = {}
+
+    def flush() -> None:
+        InventoryLevel.objects.bulk_create(
+            list(batch.values()),
+            update_conflicts=True,
+            unique_fields=["merchant", "sku", "warehouse"],
+            update_fields=["quantity", "as_of"],
+        )
+        run.count("levels", len(batch))
+        batch.clear()
+        run.heartbeat()
+
+    for level in adapter.fetch_inventory(merchant_ref(merchant)):
+        sku = level.sku.strip()[:200]
+        if not sku:
+            run.item_failed("The WMS reported stock without a SKU; skipped.")
+            continue
+        batch[(sku, level.warehouse)] = InventoryLevel(
+            account_id=merchant.account_id,
+            merchant=merchant,
+            sku=sku,
+            warehouse=level.warehouse[:100],
+            quantity=level.quantity,
+            as_of=run.now,
+        )
+        if len(batch) >= 1000:
+            flush()
+    if batch:
+        flush()
+
+
+# --- 6. Inventory upload (hub → cart) -----------------------------------------------------
+
+
+@dataclass
+class StockPlanRow:
+    """What the next inventory upload sends for one SKU, and why."""
+
+    sku: str
+    master_sku: str
+    on_hand: int
+    in_flight: int
+    quantity: int
+    last_sent: int | None
+    reason: str
+
+    @property
+    def changed(self) -> bool:
+        return self.last_sent != self.quantity
+
+
+def inventory_plan(cart: CartConnection) -> list[StockPlanRow]:
+    """Compute the stock to send a cart: warehouse, alias, minimum level, in-flight orders."""
+    merchant_id = cart.merchant_id
+    levels = InventoryLevel.objects.filter(merchant_id=merchant_id)
+    where = "all warehouses"
+    if cart.inventory_warehouse_id:
+        warehouse = cart.inventory_warehouse
+        assert warehouse is not None
+        levels = levels.filter(warehouse=warehouse.code)
+        where = f"warehouse {warehouse.code}"
+    on_hand = dict(levels.values("sku").annotate(q=Sum("quantity")).values_list("sku", "q"))
+    in_flight = dict(
+        OrderLine.objects.filter(order__merchant_id=merchant_id, order__status__in=NOT_AT_WMS)
+        .values("wms_sku")
+        .annotate(q=Sum("quantity"))
+        .values_list("wms_sku", "q")
+    )
+    aliases: dict[str, str] = {}
+    if cart.inventory_alias_type:
+        aliases = dict(
+            ProductAlias.objects.filter(
+                merchant_id=merchant_id, alias_type=cart.inventory_alias_type
+            ).values_list("master_sku", "alias")
+        )
+    sent = dict(CartStock.objects.filter(cart=cart).values_list("sku", "quantity"))
+    rows = []
+    for master in sorted(on_hand):
+        have, pending = int(on_hand[master] or 0), int(in_flight.get(master) or 0)
+        available = have - pending
+        reasons = [f"{have} on hand in {where}"]
+        if pending:
+            reasons.append(f"minus {pending} in orders not yet at the WMS")
+        quantity = max(0, available)
+        if quantity < cart.inventory_min_level:
+            reasons.append(f"below the minimum of {cart.inventory_min_level}, so 0")
+            quantity = 0
+        sku = aliases.get(master, master)
+        if sku != master:
+            reasons.append(f"sent as {cart.inventory_alias_type} alias {sku}")
+        rows.append(
+            StockPlanRow(
+                sku=sku,
+                master_sku=master,
+                on_hand=have,
+                in_flight=pending,
+                quantity=quantity,
+                last_sent=sent.get(sku),
+                reason="; ".join(reasons),
+            )
+        )
+    return rows
+
+
+def inventory_upload(run: RunContext) -> None:
+    """Send the cart the stock that changed since the last push."""
+    cart = run.schedule.cart
+    assert cart is not None
+    changed = [row for row in inventory_plan(cart) if row.changed]
+    run.count("unchanged", 0)
+    if not changed:
+        run.log("No stock changed since the last upload.")
+        return
+    adapter = cart_adapter(cart)
+    for start in range(0, len(changed), 100):
+        rows = changed[start : start + 100]
+        results = adapter.upload_inventory(
+            [StockLevel(sku=r.sku, quantity=r.quantity) for r in rows]
+        )
+        ok = {r.sku for r in results if r.ok}
+        for result in results:
+            if not result.ok:
+                run.item_failed(f"Stock of {result.sku} not set: {result.error}")
+        CartStock.objects.bulk_create(
+            [
+                CartStock(
+                    account_id=cart.account_id,
+                    cart=cart,
+                    sku=r.sku,
+                    quantity=r.quantity,
+                    sent_at=run.now,
+                )
+                for r in rows
+                if r.sku in ok
+            ],
+            update_conflicts=True,
+            unique_fields=["cart", "sku"],
+            update_fields=["quantity", "sent_at"],
+        )
+        run.count("sent", len(ok))
+        run.heartbeat()
+
+
+FLOWS: dict[str, Callable[[RunContext], None]] = {
+    "download": orders_download,
+    "delivery": orders_deliver,
+    "ship_confirm": shipments_receive,
+    "shipment_upload": shipments_upload,
+    "inventory": inventory_receive,
+    "inventory_upload": inventory_upload,
+}

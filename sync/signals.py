@@ -1,0 +1,31 @@
+"""Keep schedule rows in step with the settings they come from, however those were saved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from carts.models import CartConnection
+from merchants.models import Merchant
+from sync import scheduler
+from wms.models import WmsConfig
+
+
+@receiver(post_save, sender=CartConnection)
+def _cart_saved(sender: Any, instance: CartConnection, raw: bool = False, **_: Any) -> None:
+    if not raw:
+        scheduler.schedules_sync_cart(instance)
+
+
+@receiver(post_save, sender=Merchant)
+def _merchant_saved(sender: Any, instance: Merchant, raw: bool = False, **_: Any) -> None:
+    if not raw:
+        scheduler.schedules_sync_merchant(instance)
+
+
+@receiver(post_save, sender=WmsConfig)
+def _wms_saved(sender: Any, instance: WmsConfig, raw: bool = False, **_: Any) -> None:
+    if not raw:
+        scheduler.schedules_sync_account(instance.account_id)

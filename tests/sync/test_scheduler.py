@@ -1,0 +1,177 @@
+"""The scheduler: claims, leases, lost messages, dead workers, schedules kept in step."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from merchants.models import Merchant
+from orders.models import Order, OrderStatus
+from sync.models import Schedule
+from sync.scheduler import schedule_run, schedules_claim
+
+S = OrderStatus
+
+
+def lease_expired():
+    from django.conf import settings
+
+    return timezone.now() + timedelta(seconds=settings.SYNC_LEASE_SECONDS + 1)
+
+
+@pytest.mark.django_db
+def test_schedules_follow_the_settings_of_carts_and_merchants(hub):
+    cart_flows = dict(Schedule.objects.filter(cart=hub.cart).values_list("flow", "enabled"))
+    assert cart_flows == {"download": True, "shipment_upload": True, "inventory_upload": False}
+    hub.cart.inventory_upload_interval = 60
+    hub.cart.download_interval = 0
+    hub.cart.save()
+    cart_flows = dict(Schedule.objects.filter(cart=hub.cart).values_list("flow", "enabled"))
+    assert cart_flows == {"download": False, "shipment_upload": True, "inventory_upload": True}
+
+    merchant = hub.cart.merchant
+    merchant.ship_confirm_interval = 60
+    merchant.save()
+    assert Schedule.objects.get(merchant=merchant, cart=None, flow="ship_confirm").interval == 60
+    merchant.active = False
+    merchant.save()
+    assert not Schedule.objects.filter(merchant=merchant, enabled=True).exists()
+
+
+@pytest.mark.django_db
+def test_intervals_outside_the_flow_limits_are_refused(world):
+    from django.core.exceptions import ValidationError
+
+    merchant = Merchant(account=world.account, name="Fast", inventory_interval=5)
+    with pytest.raises(ValidationError, match="from every 60 minutes to daily"):
+        merchant.full_clean()
+
+
+@pytest.mark.django_db
+def test_a_claimed_schedule_is_not_claimed_again_while_leased(hub):
+    first, _ = schedules_claim()
+    assert first
+    second, _ = schedules_claim()
+    assert not set(first) & set(second)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_ticks_at_once_never_claim_the_same_schedule(world, tmp_path):
+    from tests.hub import make_cart
+    from wms.models import WmsConfig
+
+    WmsConfig.objects.create(
+        account=world.account,
+        kind="dummy",
+        credentials={"api_key": "k"},
+        settings={"ledger_dir": str(tmp_path)},
+    )
+    for n in range(30):
+        make_cart(world.merchant_a, tmp_path, seed=f"s{n}")
+    due = Schedule.objects.filter(enabled=True).count()
+    assert due > 60
+    claimed: list[list[int]] = []
+    barrier = threading.Barrier(4)
+
+    def tick() -> None:
+        try:
+            barrier.wait()
+            for _ in range(5):
+                ids, _ = schedules_claim(limit=7)
+                claimed.append(ids)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=tick) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    every = [i for ids in claimed for i in ids]
+    assert len(every) == len(set(every))  # nobody claimed a row twice
+    assert len(every) == min(due, 4 * 5 * 7)
+
+
+@pytest.mark.django_db
+def test_a_lost_message_is_recovered_by_a_later_tick(hub):
+    ids, _ = schedules_claim()  # the tick claimed, but the message never reached a worker
+    schedule = hub.schedule("download")
+    assert schedule.pk in ids
+    assert schedule.pk not in schedules_claim()[0]
+    later_ids, later_token = schedules_claim(now=lease_expired())
+    assert schedule.pk in later_ids
+    run = schedule_run(schedule.pk, later_token, now=lease_expired())
+    assert run.counts["new"] == 6
+
+
+@pytest.mark.django_db
+def test_worker_killed_mid_delivery_leads_to_exactly_one_delivery(hub):
+    hub.run("download")
+    delivery = hub.schedule("delivery")
+    Schedule.objects.filter(pk=delivery.pk).update(next_run_at=timezone.now())
+    # The first worker takes the lease, gets the orders into the WMS and dies before it can
+    # record anything (the WMS accepted; the answer never arrived).
+    _, dead_token = schedules_claim()
+    hub.wms.settings = {**hub.wms.settings, "failure": "timeout_after_accept"}
+    hub.wms.save()
+    from sync.services import RunContext, orders_deliver
+
+    with pytest.raises(Exception, match="timed out"):
+        orders_deliver(
+            RunContext(schedule=Schedule.objects.get(pk=delivery.pk), now=timezone.now())
+        )
+    Order.objects.update(next_attempt_at=None)  # the hour of backoff has passed
+    hub.wms.settings = {**hub.wms.settings, "failure": "none"}
+    hub.wms.save()
+    # Its lease expires; the next tick gives the schedule to a live worker.
+    later = lease_expired()
+    ids, token = schedules_claim(now=later)
+    assert delivery.pk in ids
+    run = schedule_run(delivery.pk, token, now=later)
+    assert run.counts["delivered"] == 6
+    # The dead worker's message, delivered late, finds the lease is not its own.
+    assert schedule_run(delivery.pk, dead_token) is None
+    keys = Counter(r["key"] for r in hub.warehouse.records("order"))
+    assert len(keys) == 6 and set(keys.values()) == {1}
+    assert set(Order.objects.values_list("status", flat=True)) == {S.AT_WMS}
+
+
+@pytest.mark.django_db
+def test_a_run_sets_the_next_run_one_interval_after_its_start_and_frees_the_lease(hub):
+    _, token = schedules_claim()
+    schedule = hub.schedule("download")
+    started = timezone.now()
+    schedule_run(schedule.pk, token, now=started)
+    schedule.refresh_from_db()
+    assert schedule.lease_until is None and schedule.lease_token == ""
+    assert schedule.next_run_at == started + timedelta(minutes=5)
+    assert schedule.last_outcome == "ok"
+
+
+@pytest.mark.django_db
+def test_run_now_makes_the_schedule_due_and_the_run_records_its_trigger(
+    hub, django_capture_on_commit_callbacks
+):
+    from sync.scheduler import schedule_run_now
+
+    schedule = hub.schedule("download")
+    Schedule.objects.filter(pk=schedule.pk).update(next_run_at=timezone.now() + timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=False):
+        schedule_run_now(schedule)
+    ids, token = schedules_claim()
+    assert schedule.pk in ids
+    assert schedule_run(schedule.pk, token).trigger == "manual"
+
+
+@pytest.mark.django_db
+def test_a_download_with_new_orders_pokes_the_merchants_delivery(hub):
+    delivery = hub.schedule("delivery")
+    Schedule.objects.filter(pk=delivery.pk).update(next_run_at=timezone.now() + timedelta(hours=1))
+    hub.run("download")
+    delivery.refresh_from_db()
+    assert delivery.next_run_at <= timezone.now()

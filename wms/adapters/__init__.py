@@ -1,0 +1,13 @@
+"""WMS kinds: kind -> (label, dotted path of the adapter class).
+
+Third-party packages add kinds through the `cartrover.wms` entry-point group.
+"""
+
+from cartrover.adapters import Registry
+
+WMS_KINDS = Registry(
+    {
+        "dummy": ("Sandbox warehouse", "wms.adapters.dummy.adapter.DummyWmsAdapter"),
+    },
+    entry_point_group="cartrover.wms",
+)

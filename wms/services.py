@@ -1,0 +1,26 @@
+"""Writes and adapter access for the account's WMS."""
+
+from __future__ import annotations
+
+from cartrover.adapters import AdapterError
+from wms.adapters import WMS_KINDS
+from wms.adapters.base import WmsAdapter
+from wms.models import WmsConfig
+
+
+def wms_config_of(account_id: int) -> WmsConfig:
+    """Return the account's WMS configuration, or say that there is none yet."""
+    config = WmsConfig.objects.filter(account_id=account_id).first()
+    if config is None:
+        raise AdapterError("No WMS is set up for this account: set one up first.", permanent=True)
+    return config
+
+
+def wms_adapter(config: WmsConfig) -> WmsAdapter:
+    """Return the adapter of the WMS's kind, bound to its credentials and settings."""
+    adapter_class: type[WmsAdapter] = WMS_KINDS.adapter_class(config.kind)
+    return adapter_class(
+        credentials=config.credentials,
+        settings=config.settings,
+        connection_key=f"wms:{config.account_id}",
+    )
