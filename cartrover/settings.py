@@ -261,6 +261,10 @@ DELIVERY_RETRY_MINUTES = env.int("DELIVERY_RETRY_MINUTES", default=60)
 DELIVERY_RETRY_HORIZON_DAYS = env.int("DELIVERY_RETRY_HORIZON_DAYS", default=15)
 DELIVERY_MAX_BATCHES_PER_RUN = env.int("DELIVERY_MAX_BATCHES_PER_RUN", default=200)
 SHIPMENT_UPLOAD_MAX_PER_RUN = env.int("SHIPMENT_UPLOAD_MAX_PER_RUN", default=5000)
+# Webhook bodies larger than this are refused (413).
+WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=1_000_000)
+# The hub's address as carts reach it, for webhook subscriptions (e.g. https://hub.example.com).
+PUBLIC_URL = env.str("PUBLIC_URL", default="")
 # Consecutive failed runs of a schedule before an alert opens.
 SYNC_ALERT_AFTER_FAILURES = env.int("SYNC_ALERT_AFTER_FAILURES", default=3)
 

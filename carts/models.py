@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import ClassVar
 
 from django.db import models
@@ -11,6 +12,10 @@ from cartrover.crypto import EncryptedJSONField
 from cartrover.tenancy import TenantQuerySet
 from sync.flows import Flow, interval_field
 from wms.models import Health
+
+
+def _new_webhook_key() -> str:
+    return secrets.token_urlsafe(24)
 
 
 class CartConnection(models.Model):
@@ -58,6 +63,13 @@ class CartConnection(models.Model):
         default=dict, blank=True, help_text="What the WMS kind asks for per cart."
     )
 
+    webhook_key = models.CharField(
+        max_length=64,
+        unique=True,
+        default=_new_webhook_key,
+        editable=False,
+        help_text="The secret part of this cart's webhook address.",
+    )
     health = models.CharField(max_length=20, choices=Health.choices, default=Health.ACTIVE)
     last_error = models.TextField(blank=True)
     health_changed_at = models.DateTimeField(default=timezone.now)

@@ -8,6 +8,9 @@ from cartrover.adapters import Registry
 CART_KINDS = Registry(
     {
         "dummy": ("Sandbox store", "carts.adapters.dummy.adapter.DummyCartAdapter"),
+        "shopify": ("Shopify", "carts.adapters.shopify.adapter.ShopifyAdapter"),
+        "woocommerce": ("WooCommerce", "carts.adapters.woocommerce.adapter.WooCommerceAdapter"),
+        "bigcommerce": ("BigCommerce", "carts.adapters.bigcommerce.adapter.BigCommerceAdapter"),
     },
     entry_point_group="cartrover.carts",
 )

@@ -59,6 +59,10 @@ class CartAdapter:
         """Set the cart's stock of each SKU; return one result per SKU."""
         raise AdapterError(f"{self.label} takes no inventory.", permanent=True)
 
+    def register_webhooks(self, address: str) -> list[str]:
+        """Subscribe the platform's order webhooks to `address` (idempotent); return topics."""
+        raise AdapterError(f"{self.label} cannot register webhooks.", permanent=True)
+
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookNotice:
         """Verify a webhook's signature over the raw body and say what it is about."""
         raise AdapterError(f"{self.label} sends no webhooks.", permanent=True)
