@@ -17,9 +17,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from cartrover.adapters import AdapterError, AuthError
 from carts.models import CartConnection
 from carts.services import cart_adapter
-from cartrover.adapters import AdapterError, AuthError
 from sync.models import Schedule, Trigger, WebhookEvent
 from sync.scheduler import schedule_run_now
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from carts.adapters.base import CartAdapter
 from cartrover.adapters import AuthError, BadPayload, CartOrder, RateLimited, TransientError
+from carts.adapters.base import CartAdapter
 
 
 class CartContract:
