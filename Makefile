@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n auto --dist loadfile
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 RUNTIME := $(VENV)/.runtime-installed
