@@ -13,3 +13,38 @@ def cart_adapter(cart: CartConnection) -> CartAdapter:
     return adapter_class(
         credentials=cart.credentials, setup=cart.setup, connection_key=f"cart:{cart.pk}"
     )
+
+
+def cart_test_connection(cart: CartConnection) -> tuple[bool, str]:
+    """Try the cart's credentials and setup; return (ok, a message a person can act on).
+
+    A passing test marks the connection healthy again and resumes its paused schedules.
+    """
+    from cartrover.adapters import AdapterError
+    from sync.scheduler import connection_healthy
+
+    try:
+        message = cart_adapter(cart).test_connection()
+    except AdapterError as exc:
+        return False, exc.message
+    connection_healthy(cart)
+    return True, message
+
+
+def cart_webhook_address(cart: CartConnection) -> str:
+    """Return the public address the cart's platform posts webhooks to ('' if unknown)."""
+    from django.conf import settings
+    from django.urls import reverse
+
+    if not settings.PUBLIC_URL:
+        return ""
+    return settings.PUBLIC_URL.rstrip("/") + reverse("cart_webhook", args=[cart.webhook_key])
+
+
+def cart_webhooks_register(cart: CartConnection) -> list[str]:
+    """Subscribe the cart's platform webhooks to the hub, where the kind and settings allow."""
+    adapter = cart_adapter(cart)
+    address = cart_webhook_address(cart)
+    if not address or "webhooks" not in adapter.capabilities or not cart.download_interval:
+        return []
+    return adapter.register_webhooks(address)

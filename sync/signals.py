@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
@@ -15,8 +17,13 @@ from wms.models import WmsConfig
 
 @receiver(post_save, sender=CartConnection)
 def _cart_saved(sender: Any, instance: CartConnection, raw: bool = False, **_: Any) -> None:
-    if not raw:
-        scheduler.schedules_sync_cart(instance)
+    if raw:
+        return
+    scheduler.schedules_sync_cart(instance)
+    if settings.PUBLIC_URL and instance.active and instance.download_interval:
+        from sync.tasks import cart_webhooks_register_task
+
+        transaction.on_commit(lambda: cart_webhooks_register_task.delay(instance.pk))
 
 
 @receiver(post_save, sender=Merchant)

@@ -278,6 +278,16 @@ class DummyCartAdapter(CartAdapter):
 
     # --- webhooks ---------------------------------------------------------------------------
 
+    def register_webhooks(self, address: str) -> list[str]:
+        self._check_failure()
+        topics = ["orders/create", "orders/updated"]
+        known = {r["address"] for r in self.ledger.records("webhook_subscription")}
+        if address not in known:
+            self.ledger.append(
+                {"type": "webhook_subscription", "address": address, "topics": topics}
+            )
+        return topics
+
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookNotice:
         given = headers.get(SIGNATURE_HEADER, "")
         expected = sign(str(self.credentials.get("api_key", "")), body)
