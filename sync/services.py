@@ -36,6 +36,7 @@ from cartrover.adapters import (
     StockLevel,
     WmsOrder,
     WmsOrderLine,
+    WmsShipment,
 )
 from carts.models import CartConnection
 from carts.services import cart_adapter
@@ -537,19 +538,23 @@ def shipments_receive(run: RunContext) -> None:
         shipped_at = _aware(shipment.shipped_at)
         if shipped_at and (newest is None or shipped_at > newest):
             newest = min(shipped_at, run.now)
-        order = _order_for_shipment(merchant, shipment.order_key, shipment.order_number)
+        order = order_for_shipment(merchant, shipment.order_key, shipment.order_number)
         if order is None:
             run.item_failed(
                 f"Shipment {shipment.tracking_number}: no order {shipment.order_key or ''} "
                 f"{shipment.order_number or ''} of {merchant} matches it.".replace("  ", " ")
             )
             continue
-        if _store_shipment(order, shipment, run):
-            run.count("shipments")
+        try:
+            if shipment_record(order, shipment):
+                run.count("shipments")
+        except BadPayload as exc:
+            run.item_failed(exc.message)
     run.cursor = newest
 
 
-def _order_for_shipment(merchant: Any, key: str, number: str) -> Order | None:
+def order_for_shipment(merchant: Any, key: str, number: str) -> Order | None:
+    """Find the merchant's order a WMS shipment names, by the hub's key or a unique number."""
     orders = Order.objects.filter(merchant=merchant).select_related("cart")
     if key.startswith("H") and key[1:].isdigit():
         order = orders.filter(pk=int(key[1:])).first()
@@ -562,14 +567,16 @@ def _order_for_shipment(merchant: Any, key: str, number: str) -> Order | None:
     return None
 
 
-def _store_shipment(order: Order, shipment: Any, run: RunContext) -> bool:
-    """Store one package once; move its order to shipped. Return whether it was new."""
+def shipment_record(order: Order, shipment: WmsShipment) -> bool:
+    """Store one package once; move its order to shipped. Return whether it was new.
+
+    Used by the ship-confirmation flow and by WMSes that post shipments to the API.
+    """
     from carts.adapters import CART_KINDS
 
     tracking = shipment.tracking_number.strip()[:200]
     if not tracking:
-        run.item_failed(f"Order {order}: the WMS reported a shipment without tracking number.")
-        return False
+        raise BadPayload(f"Order {order}: the WMS reported a shipment without tracking number.")
     takes_tracking = "shipments" in CART_KINDS.adapter_class(order.cart.kind).capabilities
     try:
         with transaction.atomic():
@@ -726,36 +733,61 @@ def inventory_receive(run: RunContext) -> None:
     """Load the merchant's stock per SKU and warehouse from the WMS."""
     merchant = run.schedule.merchant
     adapter = wms_adapter(wms_config_of(merchant.account_id))
+    stored, skipped = inventory_record(
+        merchant,
+        adapter.fetch_inventory(merchant_ref(merchant)),
+        now=run.now,
+        on_batch=run.heartbeat,
+    )
+    run.count("levels", stored)
+    if skipped:
+        run.item_failed(f"The WMS reported stock without a SKU {skipped} time(s); skipped.")
+
+
+def inventory_record(
+    merchant: Any,
+    levels: Iterable[StockLevel],
+    *,
+    now: datetime,
+    on_batch: Callable[[], None] = lambda: None,
+) -> tuple[int, int]:
+    """Upsert stock per (SKU, warehouse) in batches; return (stored, skipped without SKU).
+
+    Used by the inventory flow and by WMSes that post stock to the API.
+    """
     batch: dict[tuple[str, str], InventoryLevel] = {}
+    stored = skipped = 0
 
     def flush() -> None:
+        nonlocal stored
         InventoryLevel.objects.bulk_create(
             list(batch.values()),
             update_conflicts=True,
             unique_fields=["merchant", "sku", "warehouse"],
             update_fields=["quantity", "as_of"],
         )
-        run.count("levels", len(batch))
+        stored += len(batch)
         batch.clear()
-        run.heartbeat()
+        on_batch()
 
-    for level in adapter.fetch_inventory(merchant_ref(merchant)):
+    for level in levels:
         sku = level.sku.strip()[:200]
         if not sku:
-            run.item_failed("The WMS reported stock without a SKU; skipped.")
+            skipped += 1
             continue
-        batch[(sku, level.warehouse)] = InventoryLevel(
+        batch[(sku, level.warehouse[:100])] = InventoryLevel(
             account_id=merchant.account_id,
             merchant=merchant,
             sku=sku,
             warehouse=level.warehouse[:100],
             quantity=level.quantity,
-            as_of=run.now,
+            as_of=now,
         )
         if len(batch) >= 1000:
             flush()
     if batch:
         flush()
+    return stored, skipped
 
 
 # --- 6. Inventory upload (hub → cart) -----------------------------------------------------
