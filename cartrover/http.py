@@ -546,46 +546,21 @@ class HttpClient:
         """Close the pooled connections."""
         self._session.close()
 
-    def get(
-        self,
-        url_or_path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        allow: Collection[int] = (),
-    ) -> requests.Response:
-        """Send a GET; see `request`."""
-        return self.request("GET", url_or_path, params=params, headers=headers, allow=allow)
+    def get(self, url_or_path: str, **kwargs: Any) -> requests.Response:
+        """Send a GET; see `request` for the keyword arguments."""
+        return self.request("GET", url_or_path, **kwargs)
 
-    def post(
-        self,
-        url_or_path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Any = None,
-        headers: Mapping[str, str] | None = None,
-        allow: Collection[int] = (),
-    ) -> requests.Response:
-        """Send a POST; see `request`."""
-        return self.request(
-            "POST", url_or_path, params=params, json=json, data=data, headers=headers, allow=allow
-        )
+    def post(self, url_or_path: str, **kwargs: Any) -> requests.Response:
+        """Send a POST; see `request` for the keyword arguments."""
+        return self.request("POST", url_or_path, **kwargs)
 
-    def put(
-        self,
-        url_or_path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Any = None,
-        headers: Mapping[str, str] | None = None,
-        allow: Collection[int] = (),
-    ) -> requests.Response:
-        """Send a PUT; see `request`."""
-        return self.request(
-            "PUT", url_or_path, params=params, json=json, data=data, headers=headers, allow=allow
-        )
+    def put(self, url_or_path: str, **kwargs: Any) -> requests.Response:
+        """Send a PUT; see `request` for the keyword arguments."""
+        return self.request("PUT", url_or_path, **kwargs)
+
+    def delete(self, url_or_path: str, **kwargs: Any) -> requests.Response:
+        """Send a DELETE; see `request` for the keyword arguments."""
+        return self.request("DELETE", url_or_path, **kwargs)
 
     def request(
         self,
