@@ -8,6 +8,10 @@ from cartrover.adapters import Registry
 WMS_KINDS = Registry(
     {
         "dummy": ("Sandbox warehouse", "wms.adapters.dummy.adapter.DummyWmsAdapter"),
+        "extensiv": (
+            "Extensiv 3PL Warehouse Manager",
+            "wms.adapters.extensiv.adapter.ExtensivAdapter",
+        ),
     },
     entry_point_group="cartrover.wms",
 )
