@@ -17,5 +17,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("", include("carts.urls")),
+    path("", include("orders.urls")),
     path("", include("merchants.urls")),
 ]
