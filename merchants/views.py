@@ -12,8 +12,26 @@ from merchants.models import Merchant
 
 @tenant_required
 def dashboard(request: HttpRequest, tenant: Tenant) -> HttpResponse:
-    merchants = selectors.merchants_visible(tenant=tenant)
-    return render(request, "dashboard.html", {"merchants": merchants})
+    from orders import selectors as order_selectors
+    from sync import selectors as sync_selectors
+
+    activity = order_selectors.daily_activity(tenant=tenant)
+    peak = max(
+        [1] + [max(d["downloaded"], d["delivered"], d["shipment_received"]) for d in activity]
+    )
+    return render(
+        request,
+        "dashboard.html",
+        {
+            "merchants": selectors.merchants_visible(tenant=tenant),
+            "counts": order_selectors.status_counts(tenant=tenant),
+            "activity": activity,
+            "peak": peak,
+            "alerts": sync_selectors.alerts_open(tenant=tenant)[:20],
+            "unhealthy": sync_selectors.connections_unhealthy(tenant=tenant),
+            "failing": sync_selectors.schedules_failing(tenant=tenant)[:10],
+        },
+    )
 
 
 @tenant_required

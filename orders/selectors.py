@@ -107,3 +107,38 @@ def status_counts(*, tenant: Tenant, merchant: int | None = None) -> dict[str, i
         qs.values("status").annotate(n=Count("id")).values_list("status", "n")
     )
     return {status: counts.get(status, 0) for status in OrderStatus.values}
+
+
+DAILY_KINDS = {"downloaded": "Downloaded", "delivered": "Delivered", "shipment_received": "Shipped"}
+
+
+def daily_activity(*, tenant: Tenant, days: int = 30) -> list[dict[str, Any]]:
+    """Return, per day of the last `days`, how many orders were downloaded, delivered, shipped.
+
+    One grouped query over the timeline, whatever the number of orders.
+    """
+    from django.db.models import Count
+    from django.db.models.functions import TruncDate
+
+    from orders.models import OrderEvent
+
+    today = timezone.localdate()
+    start = today - timedelta(days=days - 1)
+    rows = (
+        OrderEvent.objects.visible_to(tenant)
+        .filter(
+            kind__in=DAILY_KINDS,
+            at__gte=datetime.combine(start, time.min, timezone.get_current_timezone()),
+        )
+        .annotate(day=TruncDate("at"))
+        .values("day", "kind")
+        .annotate(n=Count("id"))
+    )
+    counts = {(r["day"], r["kind"]): r["n"] for r in rows}
+    return [
+        {
+            "day": start + timedelta(days=i),
+            **{kind: counts.get((start + timedelta(days=i), kind), 0) for kind in DAILY_KINDS},
+        }
+        for i in range(days)
+    ]

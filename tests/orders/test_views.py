@@ -145,3 +145,31 @@ def test_next_never_redirects_off_site(client, hub, orders):
         {"action": "release", "order": [orders[0].pk], "next": "https://evil.example/"},
     )
     assert response["Location"] == reverse("order_list")
+
+
+def test_dashboard_counts_link_to_filtered_lists_and_shows_alerts(client, hub, orders):
+    hub.cart.setup = {**hub.cart.setup, "failure": "auth"}
+    hub.cart.save()
+    from sync.models import Schedule
+
+    Schedule.objects.filter(cart=hub.cart).update(next_run_at="2000-01-01T00:00:00Z")
+    hub.run("download")
+    client.force_login(hub.world.staff)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert f"{reverse('order_list')}?status=new" in page
+    assert ">6</span>" in page  # six new orders
+    assert "refused the API key" in page  # the open alert and the unhealthy cart
+    assert "6 downloaded" in page  # today's bar in the chart
+
+
+def test_dashboard_query_count_does_not_grow_with_orders(client, hub):
+    client.force_login(hub.world.staff)
+    small = make_cart(hub.world.merchant_a, hub.ledger_dir, seed="d1", order_count=2)
+    hub.run("download", small)
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse("dashboard"))
+    many = make_cart(hub.world.merchant_b, hub.ledger_dir, seed="d2", order_count=30)
+    hub.run("download", many)
+    with CaptureQueriesContext(connection) as lots:
+        client.get(reverse("dashboard"))
+    assert len(lots) == len(few)
