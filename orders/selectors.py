@@ -142,3 +142,45 @@ def daily_activity(*, tenant: Tenant, days: int = 30) -> list[dict[str, Any]]:
         }
         for i in range(days)
     ]
+
+
+HOLD_FIXES = {
+    "manual": "Held by hand: open the order and release it when it may go.",
+    "cancel_sending": "Sending was canceled: release the order to send it after all.",
+    "canceled_in_cart": "Canceled in the cart after delivery: cancel it in the WMS.",
+}
+
+
+def holds_overview(*, tenant: Tenant) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Return unmapped ship codes (merchant, code, orders held) and the other hold reasons."""
+    from collections import Counter
+
+    from orders.models import HoldReason
+
+    held = (
+        orders_visible(tenant=tenant)
+        .filter(status=OrderStatus.HELD)
+        .values_list("merchant_id", "merchant__name", "ship_method_code", "hold_reasons")
+    )
+    unmapped: Counter[tuple[int, str, str]] = Counter()
+    other: Counter[str] = Counter()
+    for merchant_id, merchant_name, code, reasons in held:
+        for reason in reasons:
+            if reason == HoldReason.UNMAPPED_SHIP_METHOD:
+                unmapped[(merchant_id, merchant_name, code)] += 1
+            else:
+                other[reason] += 1
+    codes = [
+        {"merchant_id": m, "merchant": name, "code": code, "held": n}
+        for (m, name, code), n in sorted(unmapped.items(), key=lambda kv: (kv[0][1], kv[0][2]))
+    ]
+    reasons = [
+        {
+            "reason": reason,
+            "label": HoldReason(reason).label,
+            "held": n,
+            "fix": HOLD_FIXES.get(reason, ""),
+        }
+        for reason, n in sorted(other.items())
+    ]
+    return codes, reasons

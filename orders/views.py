@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from cartrover.tenancy import Tenant, get_for_tenant_or_404, tenant_required
 from orders import selectors, services
 from orders.forms import OrderFilterForm
-from orders.models import Order, OrderStatus, Shipment
+from orders.models import Order, OrderStatus, Shipment, ShipMethodMapping
 
 S = OrderStatus
 
@@ -148,3 +148,46 @@ def shipment_resend(request: HttpRequest, tenant: Tenant, pk: int) -> HttpRespon
     else:
         messages.error(request, "This cart takes no tracking.")
     return redirect("order_detail", pk=shipment.order_id)
+
+
+@tenant_required
+def holds(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    """List unmapped ship codes with the orders they hold; map one in place."""
+    from merchants.models import Merchant
+    from wms.models import WmsShipMethod
+
+    methods = WmsShipMethod.objects.visible_to(tenant).filter(active=True)
+    if request.method == "POST":
+        merchant = get_for_tenant_or_404(tenant, Merchant, pk=request.POST.get("merchant"))
+        method = methods.filter(pk=request.POST.get("ship_method") or 0).first()
+        code = request.POST.get("code", "")
+        if method is None:
+            messages.error(request, f"Choose the WMS ship method for {code!r}.")
+        else:
+            released = services.ship_method_map(
+                merchant=merchant, cart_code=code, ship_method=method
+            )
+            from sync.services import unmapped_sync
+
+            unmapped_sync(merchant)
+            messages.success(
+                request,
+                f"{code!r} of {merchant} now ships as {method}: {released} order(s) released.",
+            )
+        return redirect("holds")
+    codes, reasons = selectors.holds_overview(tenant=tenant)
+    mappings = (
+        ShipMethodMapping.objects.visible_to(tenant)
+        .select_related("merchant", "ship_method")
+        .order_by("merchant__name", "cart_code")
+    )
+    return render(
+        request,
+        "orders/holds.html",
+        {
+            "codes": codes,
+            "reasons": reasons,
+            "methods": methods,
+            "mappings": mappings,
+        },
+    )

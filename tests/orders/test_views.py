@@ -173,3 +173,40 @@ def test_dashboard_query_count_does_not_grow_with_orders(client, hub):
     with CaptureQueriesContext(connection) as lots:
         client.get(reverse("dashboard"))
     assert len(lots) == len(few)
+
+
+def test_mapping_an_unmapped_code_in_place_releases_its_orders(client, hub):
+    cart = make_cart(
+        hub.world.merchant_b,
+        hub.ledger_dir,
+        seed="holdme",
+        order_count=4,
+        ship_codes="DRONE",
+        reject_unmapped=True,
+    )
+    hub.run("download", cart)
+    client.force_login(hub.world.merchant_user_b)
+    page = client.get(reverse("holds")).content.decode()
+    assert "DRONE" in page and ">4</a>" in page
+    from wms.models import WmsShipMethod
+
+    ground = WmsShipMethod.objects.get(account=hub.world.account, code="GROUND")
+    response = client.post(
+        reverse("holds"),
+        {"merchant": hub.world.merchant_b.pk, "code": "DRONE", "ship_method": ground.pk},
+        follow=True,
+    )
+    assert b"4 order(s) released" in response.content
+    assert set(cart.orders.values_list("status", flat=True)) == {S.NEW}
+
+
+def test_a_merchant_user_cannot_map_codes_of_another_merchant(client, hub):
+    from wms.models import WmsShipMethod
+
+    ground = WmsShipMethod.objects.get(account=hub.world.account, code="GROUND")
+    client.force_login(hub.world.merchant_user_b)
+    response = client.post(
+        reverse("holds"),
+        {"merchant": hub.world.merchant_a.pk, "code": "GROUND", "ship_method": ground.pk},
+    )
+    assert response.status_code == 404
