@@ -1,0 +1,142 @@
+"""Every URL of the web UI, generated from the URL patterns, so no new screen is missed.
+
+For each route: anonymous users are sent to log in; staff of another account and a merchant
+user of another merchant get a 404 for objects that are not theirs, and nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from orders.models import Order, Shipment
+
+pytestmark = pytest.mark.django_db
+
+# Routes anyone may reach (login, password reset, signed webhooks) or only operators (admin).
+PUBLIC = {
+    "login",
+    "logout",
+    "password_change",
+    "password_change_done",
+    "password_reset",
+    "password_reset_done",
+    "password_reset_confirm",
+    "password_reset_complete",
+    "cart_webhook",
+}
+UI_APPS = {"merchants", "orders", "carts", "wms", "sync"}
+
+
+def ui_routes() -> Iterator[tuple[str, URLPattern]]:
+    def walk(patterns: list[Any]) -> Iterator[URLPattern]:
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                if p.namespace in {"admin", "api"} or str(p.pattern).startswith(("admin", "api")):
+                    continue
+                yield from walk(p.url_patterns)
+            elif isinstance(p, URLPattern):
+                yield p
+
+    for pattern in walk(get_resolver().url_patterns):
+        if pattern.name and pattern.name not in PUBLIC:
+            module = pattern.callback.__module__.split(".")[0]
+            if module in UI_APPS:
+                yield pattern.name, pattern
+
+
+def foreign_objects(hub) -> dict[str, Callable[[], dict[str, Any]]]:
+    """Return, per route, the URL kwargs naming an object of merchant A of the first account."""
+    order = Order.objects.filter(cart=hub.cart).first()
+    shipment = Shipment.objects.filter(order__cart=hub.cart).first()
+    return {
+        "merchant_detail": lambda: {"pk": hub.world.merchant_a.pk},
+        "order_detail": lambda: {"pk": order.pk},
+        "order_action": lambda: {"pk": order.pk, "action": "cancel_sending"},
+        "shipment_resend": lambda: {"pk": shipment.pk},
+    }
+
+
+@pytest.fixture
+def shipped(hub):
+    for flow in ("download", "delivery", "ship_confirm"):
+        hub.run(flow)
+    return hub
+
+
+def snapshot():
+    return sorted(Order.objects.values_list("id", "status", "hold_reasons")), sorted(
+        Shipment.objects.values_list("id", "upload_state")
+    )
+
+
+def test_every_ui_route_is_covered_by_this_sweep(shipped):
+    objects = foreign_objects(shipped)
+    for name, pattern in ui_routes():
+        if pattern.pattern.converters:
+            assert name in objects, f"route {name!r} takes an object: add it to foreign_objects"
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_anonymous_users_are_sent_to_log_in_everywhere(client, shipped, method):
+    objects = foreign_objects(shipped)
+    before = snapshot()
+    for name, pattern in ui_routes():
+        kwargs = objects[name]() if pattern.pattern.converters else {}
+        response = getattr(client, method)(reverse(name, kwargs=kwargs))
+        assert response.status_code in (302, 405), (name, response.status_code)
+        if response.status_code == 302:
+            assert response["Location"].startswith(reverse("login")), name
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "who", ["other_account_staff", "other_account_admin", "other_merchant_user"]
+)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_other_tenants_get_404_for_objects_not_theirs_and_nothing_changes(
+    client, shipped, other_world, who, method
+):
+    user = {
+        "other_account_staff": other_world.staff,
+        "other_account_admin": other_world.admin,
+        "other_merchant_user": shipped.world.merchant_user_b,
+    }[who]
+    client.force_login(user)
+    objects = foreign_objects(shipped)
+    before = snapshot()
+    for name, pattern in ui_routes():
+        if not pattern.pattern.converters:
+            continue
+        response = getattr(client, method)(
+            reverse(name, kwargs=objects[name]()),
+            {"confirmed": "yes"} if method == "post" else None,
+        )
+        assert response.status_code in (404, 405), (name, method, response.status_code)
+    assert snapshot() == before
+
+
+def test_list_screens_show_nothing_of_another_tenant(client, shipped, other_world):
+    client.force_login(other_world.staff)
+    order = Order.objects.filter(cart=shipped.cart).first()
+    for name, pattern in ui_routes():
+        if pattern.pattern.converters or name in {"orders_bulk"}:
+            continue
+        response = client.get(reverse(name))
+        assert response.status_code == 200, name
+        body = response.content.decode()
+        assert shipped.world.merchant_a.name not in body, name
+        assert order.order_number not in body or (name == "dashboard" and False), name
+
+
+def test_staff_of_the_account_reach_every_screen(client, shipped):
+    client.force_login(shipped.world.staff)
+    objects = foreign_objects(shipped)
+    for name, pattern in ui_routes():
+        if name in {"order_action", "shipment_resend", "orders_bulk"}:
+            continue  # POST-only actions, tested with their screens
+        kwargs = objects[name]() if pattern.pattern.converters else {}
+        assert client.get(reverse(name, kwargs=kwargs)).status_code == 200, name
