@@ -37,3 +37,35 @@ class SecretsDisplayField(forms.Field):
 
     def has_changed(self, initial: Any, data: Any) -> bool:
         return False
+
+
+def declared_field(spec: Any, *, keep_secret: bool = False) -> forms.Field:
+    """Return the form field for a kind's declared FieldSpec.
+
+    Secret fields never show their value; left blank on an edit, the stored value is kept.
+    """
+    common: dict[str, Any] = {
+        "label": spec.label, "help_text": spec.help, "required": spec.required and not keep_secret,
+    }
+    if spec.secret or spec.type == "password":
+        if keep_secret:
+            common["help_text"] = (spec.help + " " if spec.help else "") + "Leave blank to keep."
+        return forms.CharField(widget=forms.PasswordInput(render_value=False), **common)
+    if spec.type == "int":
+        return forms.IntegerField(initial=spec.default, **common)
+    if spec.type == "bool":
+        common["required"] = False
+        return forms.BooleanField(initial=bool(spec.default), **common)
+    if spec.type == "choice":
+        return forms.ChoiceField(choices=spec.choices, initial=spec.default, **common)
+    if spec.type == "multichoice":
+        return forms.MultipleChoiceField(
+            choices=spec.choices, initial=spec.default, widget=forms.CheckboxSelectMultiple,
+            **common,
+        )
+    if spec.type == "url":
+        return forms.URLField(initial=spec.default, assume_scheme="https", **common)
+    if spec.type == "textarea":
+        return forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), initial=spec.default,
+                               **common)
+    return forms.CharField(initial=spec.default, **common)

@@ -42,6 +42,19 @@ def merchant_list(request: HttpRequest, tenant: Tenant) -> HttpResponse:
 
 @tenant_required
 def merchant_detail(request: HttpRequest, tenant: Tenant, pk: int) -> HttpResponse:
+    from carts.views import schedule_state
+    from sync.models import Schedule
+
     merchant = get_for_tenant_or_404(tenant, Merchant, pk=pk)
     members = selectors.members_visible(tenant=tenant).filter(merchant=merchant)
-    return render(request, "merchants/detail.html", {"merchant": merchant, "members": members})
+    schedules = Schedule.objects.filter(merchant=merchant, cart__isnull=True).order_by("flow")
+    return render(
+        request,
+        "merchants/detail.html",
+        {
+            "merchant": merchant,
+            "members": members,
+            "carts": merchant.carts.all(),
+            "schedules": [(s, schedule_state(s)) for s in schedules],
+        },
+    )
