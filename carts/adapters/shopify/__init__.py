@@ -1,0 +1,1 @@
+"""Shopify (Admin REST API): orders, fulfillments through fulfillment orders, stock, webhooks."""
