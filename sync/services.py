@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -91,6 +91,12 @@ class RunContext:
     def count(self, key: str, n: int = 1) -> None:
         self.counts[key] += n
 
+    def notes(self, adapter: Any) -> None:
+        """Copy the adapter's own lines (per-file results, ...) into the log."""
+        for line in adapter.notes:
+            self.log(line)
+        adapter.notes.clear()
+
     def item_failed(self, message: str) -> None:
         self.partial = True
         self.count("failed")
@@ -147,6 +153,7 @@ def orders_download(run: RunContext) -> None:
     store.save(batch)
     run.cursor = newest
     store.finish()
+    run.notes(adapter)
 
 
 class OrderStore:
@@ -534,7 +541,12 @@ def shipments_receive(run: RunContext) -> None:
     cursor = run.schedule.cursor
     since = cursor - OVERLAP if cursor else None
     newest = cursor
+    failed_rows: list[str] = []
     for shipment in adapter.fetch_shipments(merchant_ref(merchant), since):
+        if isinstance(shipment, BadPayload):
+            run.item_failed(shipment.message)
+            failed_rows.append(shipment.message)
+            continue
         shipped_at = _aware(shipment.shipped_at)
         if shipped_at and (newest is None or shipped_at > newest):
             newest = min(shipped_at, run.now)
@@ -551,6 +563,8 @@ def shipments_receive(run: RunContext) -> None:
         except BadPayload as exc:
             run.item_failed(exc.message)
     run.cursor = newest
+    run.notes(adapter)
+    _rows_alert(merchant, "shipment_rows", failed_rows, "shipment confirmation")
 
 
 def order_for_shipment(merchant: Any, key: str, number: str) -> Order | None:
@@ -733,15 +747,39 @@ def inventory_receive(run: RunContext) -> None:
     """Load the merchant's stock per SKU and warehouse from the WMS."""
     merchant = run.schedule.merchant
     adapter = wms_adapter(wms_config_of(merchant.account_id))
-    stored, skipped = inventory_record(
-        merchant,
-        adapter.fetch_inventory(merchant_ref(merchant)),
-        now=run.now,
-        on_batch=run.heartbeat,
-    )
+    failed_rows: list[str] = []
+
+    def readable() -> Iterator[StockLevel]:
+        for level in adapter.fetch_inventory(merchant_ref(merchant)):
+            if isinstance(level, BadPayload):
+                run.item_failed(level.message)
+                failed_rows.append(level.message)
+            else:
+                yield level
+
+    stored, skipped = inventory_record(merchant, readable(), now=run.now, on_batch=run.heartbeat)
     run.count("levels", stored)
     if skipped:
         run.item_failed(f"The WMS reported stock without a SKU {skipped} time(s); skipped.")
+    run.notes(adapter)
+    _rows_alert(merchant, "inventory_rows", failed_rows, "stock")
+
+
+def _rows_alert(merchant: Any, kind: str, failed: list[str], what: str) -> None:
+    """Open an alert naming unreadable rows the WMS sent; resolve it on a clean run."""
+    key = f"merchant:{merchant.pk}:{kind}"
+    if not failed:
+        alert_resolve(key)
+        return
+    shown = "; ".join(failed[:3]) + (f"; and {len(failed) - 3} more" if len(failed) > 3 else "")
+    alert_open(
+        account_id=merchant.account_id,
+        merchant_id=merchant.pk,
+        key=key,
+        kind=kind,
+        message=f"{merchant}: {len(failed)} {what} record(s) from the WMS could not be "
+        f"applied: {shown}. The rest was loaded; see the job log.",
+    )
 
 
 def inventory_record(

@@ -35,6 +35,8 @@ class CartAdapter:
         self.credentials = apply_defaults(self.credential_fields, credentials)
         self.setup = apply_defaults(self.setup_fields, setup)
         self.connection_key = connection_key
+        # Lines the adapter wants in the job log, such as one result per file it read.
+        self.notes: list[str] = []
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.connection_key}>"

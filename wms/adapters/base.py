@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from cartrover.adapters import (
+    BadPayload,
     DeliveryResult,
     FieldSpec,
     MerchantRef,
@@ -37,6 +38,8 @@ class WmsAdapter:
         self.credentials = apply_defaults(self.credential_fields, credentials)
         self.settings = apply_defaults(self.settings_fields, settings)
         self.connection_key = connection_key
+        # Lines the adapter wants in the job log, such as one result per file it read.
+        self.notes: list[str] = []
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.connection_key}>"
@@ -55,12 +58,16 @@ class WmsAdapter:
 
     def fetch_shipments(
         self, merchant: MerchantRef, since: datetime | None
-    ) -> Iterator[WmsShipment]:
-        """Yield packages shipped at or after `since` for this merchant's orders."""
+    ) -> Iterator[WmsShipment | BadPayload]:
+        """Yield packages shipped at or after `since` for this merchant's orders.
+
+        A record that cannot be read (a bad row of a file) is yielded as a BadPayload with
+        the reason, and the rest goes on.
+        """
         raise NotImplementedError
 
-    def fetch_inventory(self, merchant: MerchantRef) -> Iterator[StockLevel]:
-        """Yield the merchant's stock per SKU and warehouse."""
+    def fetch_inventory(self, merchant: MerchantRef) -> Iterator[StockLevel | BadPayload]:
+        """Yield the merchant's stock per SKU and warehouse (BadPayload for unreadable rows)."""
         raise NotImplementedError
 
     def fetch_ship_methods(self) -> list[tuple[str, str, str]]:
