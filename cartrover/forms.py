@@ -45,7 +45,9 @@ def declared_field(spec: Any, *, keep_secret: bool = False) -> forms.Field:
     Secret fields never show their value; left blank on an edit, the stored value is kept.
     """
     common: dict[str, Any] = {
-        "label": spec.label, "help_text": spec.help, "required": spec.required and not keep_secret,
+        "label": spec.label,
+        "help_text": spec.help,
+        "required": spec.required and not keep_secret,
     }
     if spec.secret or spec.type == "password":
         if keep_secret:
@@ -60,12 +62,15 @@ def declared_field(spec: Any, *, keep_secret: bool = False) -> forms.Field:
         return forms.ChoiceField(choices=spec.choices, initial=spec.default, **common)
     if spec.type == "multichoice":
         return forms.MultipleChoiceField(
-            choices=spec.choices, initial=spec.default, widget=forms.CheckboxSelectMultiple,
+            choices=spec.choices,
+            initial=spec.default,
+            widget=forms.CheckboxSelectMultiple,
             **common,
         )
     if spec.type == "url":
         return forms.URLField(initial=spec.default, assume_scheme="https", **common)
     if spec.type == "textarea":
-        return forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), initial=spec.default,
-                               **common)
+        return forms.CharField(
+            widget=forms.Textarea(attrs={"rows": 3}), initial=spec.default, **common
+        )
     return forms.CharField(initial=spec.default, **common)
