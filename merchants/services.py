@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 
 from merchants.models import Account, AccountKind, Membership, Merchant, Role, User
@@ -38,3 +40,24 @@ def membership_grant(
     membership.full_clean()
     membership.save()
     return membership
+
+
+def merchant_user_invite(*, merchant: Merchant, email: str, name: str, request: Any) -> User:
+    """Create a login for a merchant's user and email a link to choose a password."""
+    import secrets
+
+    from django.contrib.auth.forms import PasswordResetForm
+
+    # A random password the user never learns: the emailed link sets theirs.
+    user = User.objects.create_user(email, secrets.token_urlsafe(32), name=name)
+    membership_grant(user=user, account=merchant.account, role=Role.MERCHANT, merchant=merchant)
+    form = PasswordResetForm({"email": email})
+    if form.is_valid():
+        form.save(
+            request=request,
+            use_https=request.is_secure(),
+            subject_template_name="registration/invitation_subject.txt",
+            email_template_name="registration/invitation_email.html",
+            extra_email_context={"merchant": merchant},
+        )
+    return user

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.contrib import messages
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 
 from cartrover.tenancy import Tenant, get_for_tenant_or_404, tenant_required
 from merchants import selectors
+from merchants.forms import MerchantForm
 from merchants.models import Merchant
+from merchants.services import merchant_user_invite
 
 
 @tenant_required
@@ -58,3 +62,36 @@ def merchant_detail(request: HttpRequest, tenant: Tenant, pk: int) -> HttpRespon
             "schedules": [(s, schedule_state(s)) for s in schedules],
         },
     )
+
+
+@tenant_required
+def merchant_new(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    if tenant.is_merchant_user:
+        raise Http404("No such page.")
+    form = MerchantForm(request.POST or None, account=tenant.account)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            merchant = form.save()
+            if form.cleaned_data.get("invite_email"):
+                merchant_user_invite(
+                    merchant=merchant,
+                    email=form.cleaned_data["invite_email"],
+                    name=form.cleaned_data.get("invite_name", ""),
+                    request=request,
+                )
+        note = " An invitation is on its way." if form.cleaned_data.get("invite_email") else ""
+        messages.success(request, f"Merchant {merchant} added.{note} Add its carts next.")
+        return redirect("merchant_detail", pk=merchant.pk)
+    return render(request, "merchants/form.html", {"form": form})
+
+
+@tenant_required
+def merchant_edit(request: HttpRequest, tenant: Tenant, pk: int) -> HttpResponse:
+    merchant = get_for_tenant_or_404(tenant, Merchant, pk=pk)
+    form = MerchantForm(request.POST or None, instance=merchant, account=tenant.account)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        state = "" if merchant.active else " It is deactivated: its flows stopped."
+        messages.success(request, f"Merchant {merchant} saved.{state}")
+        return redirect("merchant_detail", pk=merchant.pk)
+    return render(request, "merchants/form.html", {"form": form, "merchant": merchant})

@@ -63,6 +63,7 @@ def foreign_objects(hub) -> dict[str, Callable[[], dict[str, Any]]]:
         "schedule_run": lambda: {"pk": schedule.pk},
         "schedule_status": lambda: {"pk": schedule.pk},
         "merchant_detail": lambda: {"pk": hub.world.merchant_a.pk},
+        "merchant_edit": lambda: {"pk": hub.world.merchant_a.pk},
         "order_detail": lambda: {"pk": order.pk},
         "order_action": lambda: {"pk": order.pk, "action": "cancel_sending"},
         "shipment_resend": lambda: {"pk": shipment.pk},
