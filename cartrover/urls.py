@@ -18,5 +18,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("carts.urls")),
     path("", include("orders.urls")),
+    path("", include("wms.urls")),
     path("", include("merchants.urls")),
 ]

@@ -24,3 +24,30 @@ def wms_adapter(config: WmsConfig) -> WmsAdapter:
         settings=config.settings,
         connection_key=f"wms:{config.account_id}",
     )
+
+
+def wms_test_connection(config: WmsConfig) -> tuple[bool, str]:
+    """Try the WMS's credentials and settings; return (ok, a message a person can act on)."""
+    from sync.scheduler import connection_healthy
+
+    try:
+        message = wms_adapter(config).test_connection()
+    except AdapterError as exc:
+        return False, exc.message
+    connection_healthy(config)
+    return True, message
+
+
+def ship_methods_load(config: WmsConfig) -> int:
+    """Load the WMS's ship methods where it can list them; return how many are new."""
+    from wms.models import WmsShipMethod
+
+    added = 0
+    for code, description, carrier in wms_adapter(config).fetch_ship_methods():
+        _, created = WmsShipMethod.objects.update_or_create(
+            account_id=config.account_id,
+            code=code[:100],
+            defaults={"description": description[:200], "carrier": carrier[:100]},
+        )
+        added += created
+    return added
