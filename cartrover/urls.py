@@ -19,5 +19,6 @@ urlpatterns = [
     path("", include("carts.urls")),
     path("", include("orders.urls")),
     path("", include("wms.urls")),
+    path("", include("sync.urls")),
     path("", include("merchants.urls")),
 ]

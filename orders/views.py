@@ -191,3 +191,33 @@ def holds(request: HttpRequest, tenant: Tenant) -> HttpResponse:
             "mappings": mappings,
         },
     )
+
+
+@tenant_required
+def inventory(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    """Stock by SKU and warehouse, and per cart what the next upload would send and why."""
+    from carts.models import CartConnection
+    from orders.models import InventoryLevel
+    from sync.services import inventory_plan
+
+    levels = InventoryLevel.objects.visible_to(tenant).select_related("merchant")
+    q = request.GET.get("q", "").strip()
+    if q:
+        levels = levels.filter(sku__icontains=q)
+    carts = CartConnection.objects.visible_to(tenant).select_related("merchant")
+    cart = None
+    plan = []
+    if (cart_id := request.GET.get("cart", "")).isdigit():
+        cart = get_for_tenant_or_404(tenant, carts, pk=int(cart_id))
+        plan = inventory_plan(cart)
+    return render(
+        request,
+        "orders/inventory.html",
+        {
+            "levels": levels.order_by("merchant__name", "sku", "warehouse")[:500],
+            "q": q,
+            "carts": carts,
+            "cart": cart,
+            "plan": plan,
+        },
+    )

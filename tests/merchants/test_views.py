@@ -8,7 +8,7 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from merchants.models import Merchant, Membership
+from merchants.models import Membership, Merchant
 from sync.models import Schedule
 
 pytestmark = pytest.mark.django_db

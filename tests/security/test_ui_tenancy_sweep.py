@@ -14,7 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from carts.models import CartConnection
 from orders.models import Order, Shipment
-from sync.models import Schedule
+from sync.models import JobRun, Schedule
 
 pytestmark = pytest.mark.django_db
 
@@ -75,6 +75,7 @@ def foreign_objects(hub) -> dict[str, Callable[[], dict[str, Any]]]:
         "schedule_status": lambda: {"pk": schedule.pk},
         "merchant_detail": lambda: {"pk": hub.world.merchant_a.pk},
         "merchant_edit": lambda: {"pk": hub.world.merchant_a.pk},
+        "job_run_detail": lambda: {"pk": JobRun.objects.filter(cart=hub.cart).first().pk},
         "order_detail": lambda: {"pk": order.pk},
         "order_action": lambda: {"pk": order.pk, "action": "cancel_sending"},
         "shipment_resend": lambda: {"pk": shipment.pk},
