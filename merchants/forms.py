@@ -119,3 +119,11 @@ def _wms_merchant_fields(account: Account) -> list[Any]:
         return list(WMS_KINDS.adapter_class(config.kind).merchant_fields)
     except Exception:  # an uninstalled kind: nothing to ask
         return []
+
+
+class ProfileForm(forms.ModelForm):
+    """A user's own name, time zone and alert emails."""
+
+    class Meta:
+        model = User
+        fields = ["name", "time_zone", "email_alerts"]

@@ -82,6 +82,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         validators=[validate_time_zone],
         help_text="Blank: the account's time zone.",
     )
+    email_alerts = models.BooleanField(
+        default=True, help_text="Email me when an alert opens for what I can see."
+    )
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(
         default=False, help_text="Operators: may log in to Django admin."

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from cartrover.tenancy import Tenant, get_for_tenant_or_404, tenant_required
 from merchants import selectors
-from merchants.forms import MerchantForm
+from merchants.forms import MerchantForm, ProfileForm
 from merchants.models import Merchant
 from merchants.services import merchant_user_invite
 
@@ -95,3 +96,13 @@ def merchant_edit(request: HttpRequest, tenant: Tenant, pk: int) -> HttpResponse
         messages.success(request, f"Merchant {merchant} saved.{state}")
         return redirect("merchant_detail", pk=merchant.pk)
     return render(request, "merchants/form.html", {"form": form, "merchant": merchant})
+
+
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    form = ProfileForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Profile saved.")
+        return redirect("profile")
+    return render(request, "merchants/profile.html", {"form": form})

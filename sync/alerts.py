@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+import logging
+
+from django.core.mail import send_mail
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from sync.models import Alert
+
+log = logging.getLogger(__name__)
 
 
 def alert_open(
@@ -26,7 +31,7 @@ def alert_open(
         return open_alert
     try:
         with transaction.atomic():
-            return Alert.objects.create(
+            alert = Alert.objects.create(
                 account_id=account_id,
                 merchant_id=merchant_id,
                 cart_id=cart_id,
@@ -39,6 +44,8 @@ def alert_open(
     except IntegrityError:
         # Another process opened it between our read and our insert: that one stands.
         return Alert.objects.get(key=key, resolved_at__isnull=True)
+    transaction.on_commit(lambda: alert_notify(alert))
+    return alert
 
 
 def alert_resolve(key: str) -> bool:
@@ -46,3 +53,36 @@ def alert_resolve(key: str) -> bool:
     return bool(
         Alert.objects.filter(key=key, resolved_at__isnull=True).update(resolved_at=timezone.now())
     )
+
+
+def alert_recipients(alert: Alert) -> list[str]:
+    """Return who hears of a new alert: the merchant's alert contacts, and the users who can
+    see it and asked for alert emails."""
+    from merchants.models import Membership
+
+    emails: set[str] = set()
+    if alert.merchant_id and alert.merchant is not None:
+        contacts = alert.merchant.alert_emails
+        emails |= {e.strip().lower() for e in contacts.split(",") if "@" in e}
+    members = Membership.objects.filter(
+        account_id=alert.account_id, user__is_active=True, user__email_alerts=True
+    ).filter(models.Q(merchant__isnull=True) | models.Q(merchant_id=alert.merchant_id))
+    emails |= set(members.values_list("user__email", flat=True))
+    return sorted(emails)
+
+
+def alert_notify(alert: Alert) -> None:
+    """Email a new alert to its recipients; a mail failure is logged, never raised."""
+    recipients = alert_recipients(alert)
+    if not recipients:
+        return
+    try:
+        send_mail(
+            subject=f"[Order hub] {alert.message[:120]}",
+            message=f"{alert.message}\n\nOpened {alert.opened_at:%Y-%m-%d %H:%M} UTC. "
+            "It resolves itself when its cause is gone.",
+            from_email=None,
+            recipient_list=recipients,
+        )
+    except Exception:
+        log.exception("Could not email alert %s", alert.pk)

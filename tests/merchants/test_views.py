@@ -73,3 +73,12 @@ def test_merchant_users_cannot_add_merchants_or_edit_another(client, hub):
     assert client.get(reverse("merchant_new")).status_code == 404
     assert client.get(reverse("merchant_edit", args=[hub.world.merchant_b.pk])).status_code == 404
     assert client.get(reverse("merchant_edit", args=[hub.world.merchant_a.pk])).status_code == 200
+
+
+def test_profile_saves_name_time_zone_and_alert_choice(client, hub):
+    client.force_login(hub.world.merchant_user_a)
+    client.post(reverse("profile"), {"name": "Robin", "time_zone": "Europe/Berlin"})
+    user = type(hub.world.merchant_user_a).objects.get(pk=hub.world.merchant_user_a.pk)
+    assert (user.name, user.time_zone, user.email_alerts) == ("Robin", "Europe/Berlin", False)
+    page = client.post(reverse("profile"), {"name": "Robin", "time_zone": "Mars/Base"})
+    assert b"is not a known time zone" in page.content

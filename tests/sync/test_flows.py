@@ -374,3 +374,28 @@ def test_aliases_translate_cart_skus_for_the_wms(hub):
     hub.run("delivery")
     sent = {li["sku"] for r in hub.warehouse.records("order") for li in r["lines"]}
     assert "MASTER-1" in sent and "SKU-1" not in sent
+
+
+def test_a_new_alert_is_emailed_to_the_merchants_contacts_and_opted_in_users(
+    hub, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    from merchants.models import User
+
+    merchant = hub.cart.merchant
+    merchant.alert_emails = "ops@merchant.example"
+    merchant.save()
+    User.objects.filter(pk=hub.world.staff.pk).update(email_alerts=False)
+    hub.cart.setup = {**hub.cart.setup, "failure": "auth"}
+    hub.cart.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        hub.run("download")
+    assert len(mail.outbox) == 1
+    sent = mail.outbox[0]
+    assert "refused the API key" in sent.subject
+    assert "ops@merchant.example" in sent.to
+    assert hub.world.admin.email in sent.to
+    assert hub.world.merchant_user_a.email in sent.to
+    assert hub.world.staff.email not in sent.to  # opted out
+    assert hub.world.merchant_user_b.email not in sent.to  # cannot see this merchant
