@@ -9,6 +9,7 @@ another tenant's object and a missing one are the same 404.
 
 from __future__ import annotations
 
+import zoneinfo
 from dataclasses import dataclass
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,6 +18,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 if TYPE_CHECKING:
@@ -118,7 +120,24 @@ class TenantMiddleware:
             return tenant_for(request.user, account_id)
 
         request.tenant = SimpleLazyObject(load)  # type: ignore[attr-defined]
-        return self.get_response(request)
+        zone = _time_zone_of(request)
+        if zone:
+            timezone.activate(zoneinfo.ZoneInfo(zone))
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
+
+
+def _time_zone_of(request: HttpRequest) -> str:
+    """Return the zone to show times in: the user's own, else their account's."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return ""
+    if user.time_zone:
+        return str(user.time_zone)
+    tenant = current_tenant(request)
+    return tenant.account.time_zone if tenant is not None else ""
 
 
 def current_tenant(request: HttpRequest) -> Tenant | None:

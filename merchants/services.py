@@ -58,6 +58,6 @@ def merchant_user_invite(*, merchant: Merchant, email: str, name: str, request: 
             use_https=request.is_secure(),
             subject_template_name="registration/invitation_subject.txt",
             email_template_name="registration/invitation_email.html",
-            extra_email_context={"merchant": merchant},
+            extra_email_context={"merchant": merchant.name},
         )
     return user
