@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: run test lint format install clean
+.PHONY: run serve test lint format install clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -26,10 +26,16 @@ $(DEV): pyproject.toml | $(BIN)/python
 
 install: $(RUNTIME)
 
-## run: migrate, seed the demo once, start web + worker + beat on http://127.0.0.1:$(PORT)/
+## run: migrate, seed the demo once, start web + worker + beat + the demo's emulated shops
 run: $(RUNTIME)
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo --url http://127.0.0.1:$(PORT)/
+	PUBLIC_URL=http://127.0.0.1:$(PORT) $(BIN)/python manage.py seed_demo --url http://127.0.0.1:$(PORT)/
+	BIND_ADDRESS=127.0.0.1 PUBLIC_URL=http://127.0.0.1:$(PORT) exec $(BIN)/honcho --procfile Procfile.demo start --port $(PORT)
+
+## serve: the product without the demo (web + worker + beat); create a login with createsuperuser
+serve: $(RUNTIME)
+	$(BIN)/python manage.py migrate --noinput
+	@echo "Order hub: http://127.0.0.1:$(PORT)/ (no demo; manage.py createsuperuser makes a login)"
 	BIND_ADDRESS=127.0.0.1 exec $(BIN)/honcho --procfile Procfile start --port $(PORT)
 
 ## test: the whole suite (PostgreSQL and Redis when DATABASE_URL / CELERY_BROKER_URL are set)
