@@ -483,6 +483,7 @@ def orders_deliver(run: RunContext) -> None:
             )
             run.item_failed(f"Order {by_key[key]}: the WMS gave no answer for it.")
         run.heartbeat()
+    run.notes(adapter)
     delivery_errors_sync(merchant)
 
 
@@ -552,10 +553,12 @@ def shipments_receive(run: RunContext) -> None:
             newest = min(shipped_at, run.now)
         order = order_for_shipment(merchant, shipment.order_key, shipment.order_number)
         if order is None:
-            run.item_failed(
-                f"Shipment {shipment.tracking_number}: no order {shipment.order_key or ''} "
-                f"{shipment.order_number or ''} of {merchant} matches it.".replace("  ", " ")
+            reason = (
+                f"Shipment {shipment.tracking_number}: no order "
+                f"{shipment.order_key or shipment.order_number} of {merchant} matches it."
             )
+            run.item_failed(reason)
+            failed_rows.append(reason)
             continue
         try:
             if shipment_record(order, shipment):
