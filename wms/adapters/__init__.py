@@ -8,6 +8,10 @@ from cartrover.adapters import Registry
 WMS_KINDS = Registry(
     {
         "dummy": ("Sandbox warehouse", "wms.adapters.dummy.adapter.DummyWmsAdapter"),
+        "csv_file": (
+            "CSV files (SFTP, FTP, email, folder)",
+            "wms.adapters.csv_file.adapter.CsvFileWmsAdapter",
+        ),
         "extensiv": (
             "Extensiv 3PL Warehouse Manager",
             "wms.adapters.extensiv.adapter.ExtensivAdapter",
