@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
+import logging
+import re
+import uuid
+from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -32,3 +37,44 @@ def client_ip(request: HttpRequest) -> str:
     except ValueError:
         return remote
     return candidate
+
+
+# --- Request ids ------------------------------------------------------------------------------
+
+# A caller may send its own id (to follow one request through its logs and ours); anything
+# that is not a short token is replaced, so log lines cannot be forged or split by it.
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+
+
+def current_request_id() -> str:
+    """Return the id of the request being handled ('' outside a request)."""
+    return _request_id.get()
+
+
+class RequestIdMiddleware:
+    """Give every request an id (the caller's X-Request-ID if safe) and answer with it."""
+
+    header = "X-Request-ID"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        given = request.headers.get(self.header, "")
+        request_id = given if _SAFE_REQUEST_ID.match(given) else uuid.uuid4().hex
+        request.request_id = request_id  # type: ignore[attr-defined]
+        # Not reset afterwards: Django logs 4xx answers after the middleware chain returns,
+        # and those lines should carry the id too. The next request sets its own.
+        _request_id.set(request_id)
+        response = self.get_response(request)
+        response[self.header] = request_id
+        return response
+
+
+class RequestIdFilter(logging.Filter):
+    """Add `request_id` to every log record ('-' outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = _request_id.get() or "-"
+        return True

@@ -82,10 +82,15 @@ INSTALLED_APPS = [
     "carts",
     "orders",
     "sync",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "cartrover.request.RequestIdMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -272,6 +277,10 @@ SYNC_ALERT_AFTER_FAILURES = env.int("SYNC_ALERT_AFTER_FAILURES", default=3)
 
 CELERY_BEAT_SCHEDULE = {
     "tick": {"task": "sync.tasks.tick_task", "schedule": SYNC_TICK_SECONDS},
+    "webhooks": {
+        "task": "api.tasks.webhooks_task",
+        "schedule": env.float("API_WEBHOOK_TICK_SECONDS", default=30.0),
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------------
@@ -280,14 +289,85 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # Log lines carry the id of the request they belong to (X-Request-ID), or "-".
+    "filters": {"request_id": {"()": "cartrover.request.RequestIdFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "axes": {"level": "WARNING"},
+    },
+}
+
+# --- REST API -------------------------------------------------------------------------------
+
+# Requests one API key may make, e.g. "600/min" (s, min, hour, day); empty: no limit.
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/min")
+# API request bodies larger than this many bytes are refused (413).
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=5 * 1024 * 1024)
+API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=100)
+API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)
+# Outbound webhooks: attempts per delivery, first retry after (doubling), read timeout.
+API_WEBHOOK_MAX_ATTEMPTS = env.int("API_WEBHOOK_MAX_ATTEMPTS", default=8)
+API_WEBHOOK_RETRY_BASE_SECONDS = env.int("API_WEBHOOK_RETRY_BASE_SECONDS", default=60)
+API_WEBHOOK_TIMEOUT_SECONDS = env.float("API_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Order hub API",
+    "DESCRIPTION": """Orders, shipments and stock between carts, the hub and the WMS.
+
+**Keys.** Send an API key as HTTP Basic (`key_id:secret`) or as `Authorization: Bearer
+key_id.secret`. Cart keys push orders into one API cart; merchant keys see one merchant;
+warehouse keys see the whole account and manage merchants and carts. Another tenant's object
+answers 404, like a missing one.
+
+**Errors** all have one shape: `{"error": {"code", "message", "fields"}, "request_id"}`.
+Every answer carries `X-Request-ID`. Too many requests: `429` with `Retry-After`.
+
+**The WMS pull loop** (a WMS of kind "API"):
+
+1. `GET /api/v1/orders/?status=new&limit=100`, following `next` until it is null.
+2. `POST /api/v1/orders/acknowledge/` with `{"orders": [{"id": 17, "reference": "W-88"}]}`:
+   each order moves to `at_wms` and is not listed as new again.
+3. `POST /api/v1/shipments/` with `{"shipments": [{"order_id": "H17", "tracking_number":
+   "1Z...", "carrier": "UPS", "lines": [{"sku": "SKU-1", "quantity": 2}]}]}`; a repeated
+   tracking number is reported as `duplicate`.
+4. `POST /api/v1/inventory/` with `{"merchant": 3, "levels": [{"sku": "SKU-1", "quantity":
+   40, "warehouse": "MAIN"}]}`.
+
+The hub then uploads tracking and stock to each cart on its schedules.""",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.security_either",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.models.OrderStatus",
+        "UploadStateEnum": "orders.models.UploadState",
     },
 }

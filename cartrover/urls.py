@@ -16,6 +16,7 @@ urlpatterns = [
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("api.urls")),
     path("", include("carts.urls")),
     path("", include("orders.urls")),
     path("", include("wms.urls")),

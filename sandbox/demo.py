@@ -19,11 +19,12 @@ from typing import Any
 from sandbox import seed as seed_data
 from sandbox.bigcommerce import BigCommerceEmulator
 from sandbox.extensiv import ExtensivEmulator
-from sandbox.server import Emulator
 from sandbox.shopify import ShopifyEmulator
 from sandbox.woocommerce import WooCommerceEmulator
 
 log = logging.getLogger(__name__)
+
+CartEmulator = ShopifyEmulator | WooCommerceEmulator | BigCommerceEmulator
 
 HOST = "127.0.0.1"
 WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 (a public demo value)
@@ -50,14 +51,14 @@ class DemoShop:
             self.kind
         ]
 
-    def emulator(self) -> Emulator:
+    def emulator(self) -> CartEmulator:
         if self.kind == "shopify":
             return ShopifyEmulator(client_secret=WEBHOOK_SECRET, rate_limit=True)
         if self.kind == "woocommerce":
             return WooCommerceEmulator()
         return BigCommerceEmulator()
 
-    def cart_credentials(self) -> dict[str, str]:
+    def cart_credentials(self) -> dict[str, Any]:
         """Return the hub-side credentials of this shop's cart."""
         shop = self.emulator()  # defaults only: nothing is started
         if self.kind == "shopify":
@@ -110,7 +111,7 @@ class Demo:
     ship_after_seconds: float = 20.0
     initial_orders: int = 4
     seed: int = 7
-    shops: dict[DemoShop, Emulator] = field(default_factory=dict)
+    shops: dict[DemoShop, CartEmulator] = field(default_factory=dict)
     warehouse: ExtensivEmulator | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 

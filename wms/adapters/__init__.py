@@ -8,6 +8,7 @@ from cartrover.adapters import Registry
 WMS_KINDS = Registry(
     {
         "dummy": ("Sandbox warehouse", "wms.adapters.dummy.adapter.DummyWmsAdapter"),
+        "api": ("API (the WMS pulls orders)", "wms.adapters.api.adapter.ApiWmsAdapter"),
         "csv_file": (
             "CSV files (SFTP, FTP, email, folder)",
             "wms.adapters.csv_file.adapter.CsvFileWmsAdapter",
