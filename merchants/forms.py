@@ -8,7 +8,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 from cartrover.forms import declared_field
-from merchants.models import Account, Merchant, User
+from merchants.models import Account, Membership, Merchant, Role, User
 from sync.flows import Flow, interval_choices
 
 
@@ -127,3 +127,33 @@ class ProfileForm(forms.ModelForm):
     class Meta:
         model = User
         fields = ["name", "time_zone", "email_alerts"]
+
+
+class InviteForm(forms.Form):
+    """Invite a person into the account with a role (merchant users: for one merchant)."""
+
+    email = forms.EmailField()
+    name = forms.CharField(required=False)
+    role = forms.ChoiceField(choices=Role.choices)
+    merchant = forms.ModelChoiceField(queryset=Merchant.objects.none(), required=False)
+
+    def __init__(self, *args: Any, account: Account, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.account = account
+        merchant_field = self.fields["merchant"]
+        assert isinstance(merchant_field, forms.ModelChoiceField)
+        merchant_field.queryset = Merchant.objects.filter(account=account)
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].lower()
+        if Membership.objects.filter(account=self.account, user__email__iexact=email).exists():
+            raise forms.ValidationError("This person is in the account already.")
+        return email
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("role") == Role.MERCHANT and not data.get("merchant"):
+            self.add_error("merchant", "A merchant user needs its merchant.")
+        if data.get("role") != Role.MERCHANT:
+            data["merchant"] = None
+        return data

@@ -44,13 +44,35 @@ def membership_grant(
 
 def merchant_user_invite(*, merchant: Merchant, email: str, name: str, request: Any) -> User:
     """Create a login for a merchant's user and email a link to choose a password."""
+    return user_invite(
+        account=merchant.account,
+        email=email,
+        name=name,
+        role=Role.MERCHANT,
+        merchant=merchant,
+        request=request,
+    )
+
+
+def user_invite(
+    *,
+    account: Account,
+    email: str,
+    name: str,
+    role: str,
+    merchant: Merchant | None,
+    request: Any,
+) -> User:
+    """Give a person a role in the account (creating their login if new) and email them."""
     import secrets
 
     from django.contrib.auth.forms import PasswordResetForm
 
-    # A random password the user never learns: the emailed link sets theirs.
-    user = User.objects.create_user(email, secrets.token_urlsafe(32), name=name)
-    membership_grant(user=user, account=merchant.account, role=Role.MERCHANT, merchant=merchant)
+    user = User.objects.filter(email__iexact=email).first()
+    if user is None:
+        # A random password the user never learns: the emailed link sets theirs.
+        user = User.objects.create_user(email, secrets.token_urlsafe(32), name=name)
+    membership_grant(user=user, account=account, role=role, merchant=merchant)
     form = PasswordResetForm({"email": email})
     if form.is_valid():
         form.save(
@@ -58,6 +80,6 @@ def merchant_user_invite(*, merchant: Merchant, email: str, name: str, request: 
             use_https=request.is_secure(),
             subject_template_name="registration/invitation_subject.txt",
             email_template_name="registration/invitation_email.html",
-            extra_email_context={"merchant": merchant.name},
+            extra_email_context={"merchant": merchant.name if merchant else account.name},
         )
     return user

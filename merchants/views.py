@@ -7,12 +7,13 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from cartrover.tenancy import Tenant, get_for_tenant_or_404, tenant_required
 from merchants import selectors
-from merchants.forms import MerchantForm, ProfileForm
+from merchants.forms import InviteForm, MerchantForm, ProfileForm
 from merchants.models import Merchant
-from merchants.services import merchant_user_invite
+from merchants.services import merchant_user_invite, user_invite
 
 
 @tenant_required
@@ -106,3 +107,40 @@ def profile(request: HttpRequest) -> HttpResponse:
         messages.success(request, "Profile saved.")
         return redirect("profile")
     return render(request, "merchants/profile.html", {"form": form})
+
+
+@tenant_required
+def users(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    """Account admins invite people, change roles and remove them."""
+    if not tenant.is_admin:
+        raise Http404("No such page.")
+    form = InviteForm(request.POST or None, account=tenant.account)
+    if request.method == "POST" and form.is_valid():
+        user_invite(
+            account=tenant.account,
+            email=form.cleaned_data["email"],
+            name=form.cleaned_data.get("name", ""),
+            role=form.cleaned_data["role"],
+            merchant=form.cleaned_data.get("merchant"),
+            request=request,
+        )
+        messages.success(request, f"{form.cleaned_data['email']} is invited.")
+        return redirect("users")
+    members = selectors.members_visible(tenant=tenant)
+    return render(request, "merchants/users.html", {"form": form, "members": members})
+
+
+@tenant_required
+@require_POST
+def user_remove(request: HttpRequest, tenant: Tenant, pk: int) -> HttpResponse:
+    from merchants.models import Membership
+
+    if not tenant.is_admin:
+        raise Http404("No such page.")
+    membership = get_for_tenant_or_404(tenant, Membership.objects.select_related("user"), pk=pk)
+    if membership.pk == tenant.membership.pk:
+        messages.error(request, "You cannot remove yourself.")
+    else:
+        membership.delete()
+        messages.success(request, f"{membership.user} no longer has access to the account.")
+    return redirect("users")

@@ -82,3 +82,19 @@ def test_profile_saves_name_time_zone_and_alert_choice(client, hub):
     assert (user.name, user.time_zone, user.email_alerts) == ("Robin", "Europe/Berlin", False)
     page = client.post(reverse("profile"), {"name": "Robin", "time_zone": "Mars/Base"})
     assert b"is not a known time zone" in page.content
+
+
+def test_an_admin_invites_staff_and_removes_them_and_others_cannot(client, hub):
+    from merchants.models import Membership
+
+    client.force_login(hub.world.admin)
+    client.post(reverse("users"), {"email": "new@north.example", "name": "New", "role": "staff"})
+    membership = Membership.objects.get(user__email="new@north.example")
+    assert membership.role == "staff" and len(mail.outbox) == 1
+    client.post(reverse("user_remove", args=[membership.pk]))
+    assert not Membership.objects.filter(pk=membership.pk).exists()
+    client.force_login(hub.world.staff)
+    assert client.get(reverse("users")).status_code == 404
+    target = Membership.objects.get(user=hub.world.merchant_user_a)
+    assert client.post(reverse("user_remove", args=[target.pk])).status_code == 404
+    assert Membership.objects.filter(pk=target.pk).exists()
