@@ -13,7 +13,7 @@ from cartrover.tenancy import Tenant, get_for_tenant_or_404, tenant_required
 from carts.adapters import CART_KINDS
 from carts.forms import CartForm
 from carts.models import CartConnection
-from carts.services import cart_test_connection
+from carts.services import cart_adapter, cart_test_connection
 from merchants.models import Merchant
 from sync.models import JobRun, Schedule
 from sync.scheduler import schedule_run_now
@@ -151,3 +151,32 @@ def schedule_run(request: HttpRequest, tenant: Tenant, pk: int) -> HttpResponse:
 def schedule_status(request: HttpRequest, tenant: Tenant, pk: int) -> HttpResponse:
     schedule = get_for_tenant_or_404(tenant, Schedule, pk=pk)
     return JsonResponse(schedule_state(schedule))
+
+
+@tenant_required
+@require_POST
+def cart_upload(request: HttpRequest, tenant: Tenant, pk: int) -> HttpResponse:
+    """Take an order file by hand into a CSV cart, read with the cart's order layout."""
+    from carts.adapters.csv_file.adapter import orders_from_upload
+    from sync.services import orders_upload
+    from wms.adapters.csv_file.files import order_layout
+    from wms.files.layout import LayoutError
+
+    cart = get_for_tenant_or_404(tenant, CartConnection, pk=pk)
+    upload = request.FILES.get("orders_file")
+    if cart.kind != "csv_file" or upload is None:
+        messages.error(request, "Choose an order file to upload into this CSV cart.")
+        return redirect("cart_detail", pk=cart.pk)
+    try:
+        setup = cart_adapter(cart).setup  # with the kind's defaults
+        layout = order_layout(setup.get("order_layout"), "the cart's order layout")
+        items = orders_from_upload(layout, upload.read(20_000_000))
+    except (AdapterError, LayoutError) as exc:
+        messages.error(request, f"The cart's order layout is wrong: {exc}")
+        return redirect("cart_detail", pk=cart.pk)
+    run = orders_upload(cart, items, source=upload.name or "upload")
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(run.counts.items())) or "nothing new"
+    (messages.success if run.outcome == "ok" else messages.warning)(
+        request, f"{upload.name}: {counts}. The activity log has the details."
+    )
+    return redirect("cart_detail", pk=cart.pk)

@@ -951,3 +951,32 @@ FLOWS: dict[str, Callable[[RunContext], None]] = {
     "inventory": inventory_receive,
     "inventory_upload": inventory_upload,
 }
+
+
+def orders_upload(cart: CartConnection, items: list[CartOrder | BadPayload], *, source: str) -> Any:
+    """Store orders from a file uploaded by hand, as a download would; record it as a run.
+
+    Returns the JobRun, whose counts and log say what happened to each order.
+    """
+    from sync.models import JobRun, Outcome, Trigger
+
+    schedule = Schedule.objects.get(cart=cart, flow="download")
+    run = RunContext(schedule=schedule, now=timezone.now())
+    run.log(f"Orders uploaded by hand from {source}.")
+    store = OrderStore(cart, run)
+    for start in range(0, len(items), STORE_BATCH):
+        store.save(items[start : start + STORE_BATCH])
+    store.finish()
+    return JobRun.objects.create(
+        account_id=cart.account_id,
+        merchant_id=cart.merchant_id,
+        cart=cart,
+        schedule=schedule,
+        flow="download",
+        trigger=Trigger.MANUAL,
+        started_at=run.now,
+        finished_at=timezone.now(),
+        outcome=Outcome.PARTIAL if run.partial else Outcome.OK,
+        counts=dict(run.counts),
+        log="\n".join(run.lines),
+    )

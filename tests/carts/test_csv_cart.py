@@ -178,3 +178,32 @@ def test_orders_from_upload_reads_a_file_a_person_uploads():
     assert bad.external_id == "W-3"
     [unreadable] = orders_from_upload(CART_ORDER_LAYOUT, b"OrderNumber;Nothing else\r\n1;2\r\n")
     assert isinstance(unreadable, BadPayload) and "no column" in unreadable.message
+
+
+def test_an_order_file_uploaded_by_hand_is_stored_once_with_its_bad_rows_reported(client, hub):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    from merchants.models import Membership, Role
+
+    staff = factories.UserFactory()
+    Membership.objects.create(user=staff, account=hub.cart.account, role=Role.STAFF)
+    client.force_login(staff)
+    url = reverse("cart_upload", args=[hub.cart.pk])
+    for _ in range(2):
+        response = client.post(
+            url,
+            {"orders_file": SimpleUploadedFile("w.csv", GOOD_AND_BAD, "text/csv")},
+            follow=True,
+        )
+    assert sorted(hub.cart.orders.values_list("order_number", "status")) == [
+        ("W-1", S.NEW),
+        ("W-2", S.NEW),
+        ("W-3", S.ERROR),  # the bad row, kept with its reason
+    ]
+    assert b"w.csv:" in response.content
+    from sync.models import JobRun
+
+    runs = JobRun.objects.filter(cart=hub.cart, trigger="manual")
+    assert runs.count() == 2 and "Orders uploaded by hand from w.csv" in runs.first().log
+    assert runs.order_by("id").first().counts["new"] == 2

@@ -37,6 +37,7 @@ UI_APPS = {"merchants", "orders", "carts", "wms", "sync", "api"}
 # Actions that only take POST; their effect is tested with their screens.
 POST_ONLY = {
     "api_key_action",
+    "cart_upload",
     "user_remove",
     "order_action",
     "shipment_resend",
@@ -85,6 +86,7 @@ def foreign_objects(hub) -> dict[str, Callable[[], dict[str, Any]]]:
         "cart_detail": lambda: {"pk": hub.cart.pk},
         "cart_edit": lambda: {"pk": hub.cart.pk},
         "cart_test": lambda: {"pk": hub.cart.pk},
+        "cart_upload": lambda: {"pk": hub.cart.pk},
         "schedule_run": lambda: {"pk": schedule.pk},
         "schedule_status": lambda: {"pk": schedule.pk},
         "merchant_detail": lambda: {"pk": hub.world.merchant_a.pk},
