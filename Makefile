@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: run serve test lint format install clean
+.PHONY: run serve test lint bench format install clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -49,6 +49,10 @@ lint: $(DEV)
 	$(BIN)/mypy cartrover sync carts/adapters wms/adapters
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+## bench: the benchmarks (PostgreSQL when DATABASE_URL is set); figures in bench/results/
+bench: $(DEV)
+	$(BIN)/python -m bench.run
 
 format: $(DEV)
 	$(BIN)/ruff check --fix .

@@ -82,6 +82,8 @@ class Order(models.Model):
         ]
         indexes = [
             models.Index(fields=["account", "status", "-created_at"], name="order_account_status"),
+            # The order list's default page: newest first within the account (keyset paging).
+            models.Index(fields=["account", "-created_at", "-id"], name="order_account_recent"),
             models.Index(
                 fields=["merchant", "status", "next_attempt_at"], name="order_delivery_due"
             ),
