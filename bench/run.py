@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDERS = int(os.environ.get("BENCH_ORDERS", "100000"))
+ORDERS = int(os.environ.get("BENCH_ORDERS", "20000"))
 LIST_ORDERS = int(os.environ.get("BENCH_LIST_ORDERS", "200000"))
 
 
