@@ -10,18 +10,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from api.services import api_key_create
-from carts.adapters import CART_KINDS
 from carts.models import CartConnection
-
-
-@pytest.fixture(autouse=True)
-def api_cart_kind(monkeypatch):
-    """Register the "api" cart kind (its class lives in api/cart_kind.py)."""
-    monkeypatch.setitem(
-        CART_KINDS.builtin,
-        "api",
-        ("API (orders pushed to the hub)", "api.cart_kind.ApiCartAdapter"),
-    )
 
 
 @pytest.fixture(autouse=True)
