@@ -54,6 +54,8 @@ def merchant_detail(request: HttpRequest, tenant: Tenant, pk: int) -> HttpRespon
     merchant = get_for_tenant_or_404(tenant, Merchant, pk=pk)
     members = selectors.members_visible(tenant=tenant).filter(merchant=merchant)
     schedules = Schedule.objects.filter(merchant=merchant, cart__isnull=True).order_by("flow")
+    from orders.selectors import status_counts
+
     return render(
         request,
         "merchants/detail.html",
@@ -62,6 +64,7 @@ def merchant_detail(request: HttpRequest, tenant: Tenant, pk: int) -> HttpRespon
             "members": members,
             "carts": merchant.carts.all(),
             "schedules": [(s, schedule_state(s)) for s in schedules],
+            "counts": status_counts(tenant=tenant, merchant=merchant.pk),
         },
     )
 

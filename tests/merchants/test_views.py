@@ -98,3 +98,13 @@ def test_an_admin_invites_staff_and_removes_them_and_others_cannot(client, hub):
     target = Membership.objects.get(user=hub.world.merchant_user_a)
     assert client.post(reverse("user_remove", args=[target.pk])).status_code == 404
     assert Membership.objects.filter(pk=target.pk).exists()
+
+
+def test_a_merchant_page_counts_its_own_orders_by_status(client, hub):
+    hub.run("download")
+    client.force_login(hub.world.staff)
+    page = client.get(reverse("merchant_detail", args=[hub.world.merchant_a.pk])).content.decode()
+    assert f"?merchant={hub.world.merchant_a.pk}&amp;status=new" in page
+    assert '<span class="tile-n">6</span><span class="tile-label">New</span>' in page
+    other = client.get(reverse("merchant_detail", args=[hub.world.merchant_b.pk])).content.decode()
+    assert '<span class="tile-n">0</span><span class="tile-label">New</span>' in other
