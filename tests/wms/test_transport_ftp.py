@@ -11,9 +11,8 @@ import pytest
 from cartrover.adapters import AdapterError, AuthError, TransientError
 from cartrover.http import BlockedDestination
 from sandbox.ftp_server import FtpEmulator
-from wms.files.transports.base import FileVanished, HostKeyMismatch
+from wms.files.transports.base import FileVanished, HostKeyMismatch, TargetExists
 from wms.files.transports.ftp import FtpTransport
-from wms.files.transports.sftp import TargetExists
 
 USERNAME = "merchant-a"
 PASSWORD = "ftp-Secret-7731"

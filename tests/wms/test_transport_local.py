@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from cartrover.adapters import AdapterError
-from wms.files.transports.base import FileVanished
-from wms.files.transports.local import LocalFolderTransport, TargetExists
+from wms.files.transports.base import FileVanished, TargetExists
+from wms.files.transports.local import LocalFolderTransport
 
 
 @pytest.fixture

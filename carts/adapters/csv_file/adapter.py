@@ -55,7 +55,7 @@ from wms.files.transports import (
     transport_for,
     transport_settings_fields,
 )
-from wms.files.transports.local import TargetExists
+from wms.files.transports.base import TargetExists
 
 # The cart's order reference sits in the order-key column of shipment files it gets back.
 CART_SHIPMENT_LAYOUT: dict[str, Any] = {

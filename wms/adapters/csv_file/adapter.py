@@ -63,7 +63,7 @@ from wms.files.transports import (
     transport_for,
     transport_settings_fields,
 )
-from wms.files.transports.local import TargetExists
+from wms.files.transports.base import TargetExists
 
 T = TypeVar("T")
 

@@ -7,10 +7,21 @@ skipped). Processed files are moved to an archive folder, unreadable ones to an 
 
 from __future__ import annotations
 
+import logging
+import socket
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from cartrover.adapters import AdapterError, AuthError, FieldSpec, apply_defaults
+from cartrover.adapters import (
+    AdapterError,
+    AuthError,
+    FieldSpec,
+    TransientError,
+    apply_defaults,
+)
+from cartrover.http import BlockedDestination, checked_addresses
+
+logger = logging.getLogger("wms.files.transports")
 
 TEMP_SUFFIXES = (".filepart", ".tmp", ".part", ".incomplete")
 
@@ -81,3 +92,41 @@ class FileVanished(AdapterError):
     """A listed file was gone when we came to read it (another consumer took it)."""
 
     permanent = False
+
+
+class TargetExists(AdapterError):
+    """A file of the uploaded name is already in the folder: it was left as it is.
+
+    It may be this very file, sent by an attempt whose answer was lost; check before sending
+    again.
+    """
+
+    permanent = True
+
+
+def open_checked_socket(host: str, port: int, where: str, timeout: float) -> socket.socket:
+    """Connect to an address of `host` that passed the destination checks, never resolving again.
+
+    Every transport opens its sockets here, so a file server on a private or loopback address is
+    refused like an HTTP one (unless ALLOW_PRIVATE_NETWORK_TARGETS or HTTP_ALLOWED_NETWORKS allow).
+    """
+    try:
+        infos = checked_addresses(host, port)
+    except BlockedDestination as exc:
+        logger.warning("Refused %s:%s: %s", host, port, exc.message)
+        raise BlockedDestination(f"{where}: {exc.message}") from None
+    except (socket.gaierror, UnicodeError) as exc:
+        raise TransientError(f"{where}: could not resolve {host} ({exc})") from None
+    error: OSError | None = None
+    for family, kind, proto, _, sockaddr in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(sockaddr)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        return sock
+    reason = "timed out" if isinstance(error, TimeoutError) else (error and error.strerror) or error
+    raise TransientError(f"{where}: could not connect ({reason}); is the server up?")

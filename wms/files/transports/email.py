@@ -48,9 +48,13 @@ from email.utils import formatdate, getaddresses, make_msgid
 from typing import Any
 
 from cartrover.adapters import AdapterError, AuthError, FieldSpec, TransientError
-from wms.files.transports.base import FileVanished, HostKeyMismatch, Transport
+from wms.files.transports.base import (
+    FileVanished,
+    HostKeyMismatch,
+    Transport,
+    open_checked_socket,
+)
 from wms.files.transports.local import checked_name
-from wms.files.transports.sftp import _open_socket
 
 logger = logging.getLogger("wms.files.transports")
 
@@ -74,7 +78,7 @@ _FETCH_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 # --- sockets through the destination checks -------------------------------------------------
 
 
-# Each opens its socket with the SFTP transport's `_open_socket`: only to addresses that passed
+# Each opens its socket with `open_checked_socket` (transports/base.py): only to addresses that pass
 # `cartrover.http.checked_addresses`, with a timeout; refused or unreachable servers raise
 # BlockedDestination or TransientError prefixed with `where` (the connection key).
 
@@ -83,14 +87,14 @@ class _CheckedSMTP(smtplib.SMTP):
     where = "email"
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        return _open_socket(host, port, self.where, timeout)
+        return open_checked_socket(host, port, self.where, timeout)
 
 
 class _CheckedSMTPSSL(smtplib.SMTP_SSL):
     where = "email"
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        sock = _open_socket(host, port, self.where, timeout)
+        sock = open_checked_socket(host, port, self.where, timeout)
         return self.context.wrap_socket(sock, server_hostname=host)
 
 
@@ -100,7 +104,7 @@ class _CheckedIMAP4(imaplib.IMAP4):
         super().__init__(host, port, timeout=timeout)
 
     def _create_socket(self, timeout: float | None) -> socket.socket:
-        return _open_socket(self.host, self.port, self.where, timeout or DEFAULT_TIMEOUT)
+        return open_checked_socket(self.host, self.port, self.where, timeout or DEFAULT_TIMEOUT)
 
 
 class _CheckedIMAP4SSL(imaplib.IMAP4_SSL):
@@ -111,7 +115,7 @@ class _CheckedIMAP4SSL(imaplib.IMAP4_SSL):
         super().__init__(host, port, ssl_context=ssl_context, timeout=timeout)
 
     def _create_socket(self, timeout: float | None) -> socket.socket:
-        sock = _open_socket(self.host, self.port, self.where, timeout or DEFAULT_TIMEOUT)
+        sock = open_checked_socket(self.host, self.port, self.where, timeout or DEFAULT_TIMEOUT)
         return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
 
 

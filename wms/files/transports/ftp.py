@@ -23,9 +23,15 @@ from contextlib import contextmanager
 from typing import Any
 
 from cartrover.adapters import AdapterError, AuthError, FieldSpec, TransientError
-from wms.files.transports.base import TEMP_SUFFIXES, FileVanished, HostKeyMismatch, Transport
+from wms.files.transports.base import (
+    TEMP_SUFFIXES,
+    FileVanished,
+    HostKeyMismatch,
+    TargetExists,
+    Transport,
+    open_checked_socket,
+)
 from wms.files.transports.local import checked_folder, checked_name, free_names, is_temporary
-from wms.files.transports.sftp import TargetExists, _open_socket
 
 logger = logging.getLogger("wms.files.transports")
 
@@ -57,7 +63,9 @@ class _CheckedFTP(ftplib.FTP):
             self.port = port
         if timeout != -999:
             self.timeout = timeout
-        self.sock = _open_socket(self.host, self.port, self.where, self.timeout or DEFAULT_TIMEOUT)
+        self.sock = open_checked_socket(
+            self.host, self.port, self.where, self.timeout or DEFAULT_TIMEOUT
+        )
         self.af = self.sock.family
         self.file = self.sock.makefile("r", encoding=self.encoding)
         self.welcome = self.getresp()

@@ -15,22 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cartrover.adapters import AdapterError, FieldSpec
-from wms.files.transports.base import TEMP_SUFFIXES, FileVanished, Transport
+from wms.files.transports.base import TEMP_SUFFIXES, FileVanished, TargetExists, Transport
 
 logger = logging.getLogger("wms.files.transports")
 
 # A move tries the name itself and then this many suffixed names before giving up.
 MAX_NAME_SUFFIX = 999
-
-
-class TargetExists(AdapterError):
-    """A file of the uploaded name is already in the folder: it was left as it is.
-
-    It may be this very file, sent by an attempt whose answer was lost; check before sending
-    again.
-    """
-
-    permanent = True
 
 
 def checked_folder(folder: str, where: str) -> tuple[str, ...]:

@@ -21,7 +21,6 @@ import binascii
 import io
 import logging
 import posixpath
-import socket
 import stat
 from collections.abc import Mapping
 from typing import Any
@@ -32,15 +31,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from cartrover.adapters import AdapterError, AuthError, FieldSpec, TransientError
-from cartrover.http import BlockedDestination, checked_addresses, redact
+from cartrover.http import redact
 from wms.files.transports.base import (
     TEMP_SUFFIXES,
     FileVanished,
     HostKeyMismatch,
+    TargetExists,
     Transport,
+    open_checked_socket,
 )
 from wms.files.transports.local import (
-    TargetExists,
     checked_folder,
     checked_name,
     free_names,
@@ -139,7 +139,7 @@ def fetch_host_key(
     saves it as the connection's host key. Raises TransientError or BlockedDestination.
     """
     where = f"SFTP server {host}:{port}"
-    sock = _open_socket(host, port, where, min(timeout, CONNECT_TIMEOUT))
+    sock = open_checked_socket(host, port, where, min(timeout, CONNECT_TIMEOUT))
     transport = paramiko.Transport(sock)
     transport.banner_timeout = timeout
     transport.handshake_timeout = timeout
@@ -156,30 +156,6 @@ def fetch_host_key(
     if failure is not None or key is None:
         raise failure or TransientError(f"{where}: the server sent no host key")
     return host_key_line(key)
-
-
-def _open_socket(host: str, port: int, where: str, timeout: float) -> socket.socket:
-    """Connect to an address of `host` that passed the destination checks, never resolving again."""
-    try:
-        infos = checked_addresses(host, port)
-    except BlockedDestination as exc:
-        logger.warning("sftp refused %s:%s: %s", host, port, exc.message)
-        raise BlockedDestination(f"{where}: {exc.message}") from None
-    except (socket.gaierror, UnicodeError) as exc:
-        raise TransientError(f"{where}: could not resolve {host} ({exc})") from None
-    error: OSError | None = None
-    for family, kind, proto, _, sockaddr in infos:
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.settimeout(timeout)
-            sock.connect(sockaddr)
-        except OSError as exc:
-            sock.close()
-            error = exc
-            continue
-        return sock
-    reason = "timed out" if isinstance(error, TimeoutError) else (error and error.strerror) or error
-    raise TransientError(f"{where}: could not connect ({reason}); is the server up?")
 
 
 # --- The transport ---------------------------------------------------------------------------
@@ -293,7 +269,7 @@ class SftpTransport(Transport):
         if password is None and pkey is None:
             raise AuthError(f"{self.connection_key}: enter a password or a private key")
 
-        sock = _open_socket(host, port, where, self.connect_timeout)
+        sock = open_checked_socket(host, port, where, self.connect_timeout)
         client = paramiko.SSHClient()
         # Only the pinned key is known, and an unknown key is rejected, never added.
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
