@@ -74,3 +74,19 @@ def declared_field(spec: Any, *, keep_secret: bool = False) -> forms.Field:
             widget=forms.Textarea(attrs={"rows": 3}), initial=spec.default, **common
         )
     return forms.CharField(initial=spec.default, **common)
+
+
+def credentials_merged(
+    specs: Any, cleaned: dict[str, Any], prefix: str, stored: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Return the stored credentials updated from a form's `prefix`-named fields.
+
+    A secret left blank keeps the stored value: secret fields never show what they hold.
+    """
+    credentials = dict(stored or {})
+    for spec in specs:
+        value = cleaned.get(f"{prefix}{spec.name}")
+        if spec.secret and not value:
+            continue
+        credentials[spec.name] = value
+    return credentials

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from cartrover.forms import declared_field
+from cartrover.forms import credentials_merged, declared_field
 from cartrover.tenancy import Tenant
 from carts.adapters import CART_KINDS
 from carts.models import CartConnection
@@ -96,13 +96,9 @@ class CartForm(forms.ModelForm):
     def save(self, commit: bool = True) -> CartConnection:
         cart: CartConnection = super().save(commit=False)
         cart.kind = self.kind
-        credentials = dict(cart.credentials or {})
-        for spec in self.adapter_class.credential_fields:
-            value = self.cleaned_data.get(f"cred_{spec.name}")
-            if spec.secret and not value:
-                continue  # blank secret on an edit: keep the stored one
-            credentials[spec.name] = value
-        cart.credentials = credentials
+        cart.credentials = credentials_merged(
+            self.adapter_class.credential_fields, self.cleaned_data, "cred_", cart.credentials
+        )
         cart.setup = {
             spec.name: self.cleaned_data.get(f"setup_{spec.name}")
             for spec in self.adapter_class.setup_fields

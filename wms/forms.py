@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from cartrover.forms import declared_field
+from cartrover.forms import credentials_merged, declared_field
 from wms.adapters import WMS_KINDS
 from wms.models import Warehouse, WmsConfig, WmsShipMethod
 
@@ -36,13 +36,12 @@ class WmsConfigForm(forms.Form):
         ]
 
     def save(self) -> WmsConfig:
-        credentials = dict(self.config.credentials or {})
-        for spec in self.adapter_class.credential_fields:
-            value = self.cleaned_data.get(f"cred_{spec.name}")
-            if spec.secret and not value:
-                continue
-            credentials[spec.name] = value
-        self.config.credentials = credentials
+        self.config.credentials = credentials_merged(
+            self.adapter_class.credential_fields,
+            self.cleaned_data,
+            "cred_",
+            self.config.credentials,
+        )
         self.config.settings = {
             spec.name: self.cleaned_data.get(f"set_{spec.name}")
             for spec in self.adapter_class.settings_fields
