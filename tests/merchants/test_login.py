@@ -118,3 +118,13 @@ def test_session_and_csrf_cookie_flags(client, world, settings):
     session = response.cookies[settings.SESSION_COOKIE_NAME]
     assert session["httponly"]
     assert session["samesite"] == "Lax"
+
+
+def test_the_login_form_keeps_next_escaped_and_follows_it(client, world):
+    page = client.get(reverse("login"), {"next": '/orders/"><x>'}).content.decode()
+    assert 'name="next" value="/orders/&quot;&gt;&lt;x&gt;"' in page
+    response = client.post(
+        reverse("login"),
+        {"username": world.staff.email, "password": PASSWORD, "next": "/orders/"},
+    )
+    assert response["Location"] == "/orders/"
