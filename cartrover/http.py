@@ -481,6 +481,27 @@ def _without_credentials(
     return kept_headers, kept_params
 
 
+def destination_refusal(url: str) -> str | None:
+    """Return why the hub would refuse to send to `url` (for forms), or None when it may.
+
+    The same rules as every request: http or https only, and a host that resolves only to
+    addresses the hub may reach. A name that does not resolve yet is let through: every
+    request checks the address again, and a failing one shows in the delivery log.
+    """
+    scheme, host, port = _origin(url)
+    if scheme not in _SCHEMES:
+        return "Only http and https addresses are allowed."
+    if not host or port is None:
+        return "This address has no valid host or port."
+    try:
+        checked_addresses(host, port)
+    except BlockedDestination as exc:
+        return exc.message[:1].upper() + exc.message[1:] + "."
+    except (socket.gaierror, UnicodeError):
+        pass
+    return None
+
+
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()

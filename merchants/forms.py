@@ -8,6 +8,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 from cartrover.forms import declared_field
+from cartrover.http import destination_refusal
 from merchants.models import Account, Membership, Merchant, Role, User
 from sync.flows import Flow, interval_choices
 
@@ -34,6 +35,14 @@ class MerchantForm(forms.ModelForm):
         help_text="Optional: creates a login for the merchant and emails an invitation.",
     )
     invite_name = forms.CharField(required=False, label="Merchant user's name")
+    webhook_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        max_length=500,
+        label="Webhook address",
+        help_text="Optional: the merchant's system hears of every order and stock event here, "
+        "signed. More on the merchant's Extra interfaces page.",
+    )
 
     class Meta:
         model = Merchant
@@ -68,7 +77,14 @@ class MerchantForm(forms.ModelForm):
             self.fields[name].initial = self.instance.wms_settings.get(spec.name, spec.default)
             self.wms_names.append(name)
         if self.instance.pk:
-            del self.fields["invite_email"], self.fields["invite_name"]
+            del self.fields["invite_email"], self.fields["invite_name"], self.fields["webhook_url"]
+
+    def clean_webhook_url(self) -> str:
+        url: str = self.cleaned_data.get("webhook_url") or ""
+        refusal = destination_refusal(url) if url else None
+        if refusal:
+            raise forms.ValidationError(refusal)
+        return url
 
     def clean_invite_email(self) -> str:
         email = (self.cleaned_data.get("invite_email") or "").lower()
@@ -95,6 +111,7 @@ class MerchantForm(forms.ModelForm):
             ),
             ("WMS settings", pick(self.wms_names)),
             ("Merchant user", pick(["invite_email", "invite_name"])),
+            ("Extra interfaces", pick(["webhook_url"])),
         ]
 
     def save(self, commit: bool = True) -> Merchant:

@@ -18,4 +18,20 @@ urlpatterns = [
     path("merchants/new/", views.merchant_new, name="merchant_new"),
     path("merchants/<int:pk>/", views.merchant_detail, name="merchant_detail"),
     path("merchants/<int:pk>/edit/", views.merchant_edit, name="merchant_edit"),
+    path("merchants/<int:pk>/interfaces/", api_screens.webhook_endpoints, name="webhook_endpoints"),
+    path(
+        "interfaces/<int:pk>/",
+        api_screens.webhook_endpoint_detail,
+        name="webhook_endpoint_detail",
+    ),
+    path(
+        "interfaces/<int:pk>/delete/",
+        api_screens.webhook_endpoint_delete,
+        name="webhook_endpoint_delete",
+    ),
+    path(
+        "interfaces/deliveries/<int:pk>/resend/",
+        api_screens.webhook_delivery_resend,
+        name="webhook_delivery_resend",
+    ),
 ]

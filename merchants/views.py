@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
@@ -9,6 +11,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from api.outbound import webhook_endpoint_create
+from api.screens import WebhookEndpointForm, webhook_endpoints_page
 from cartrover.tenancy import Tenant, get_for_tenant_or_404, tenant_required
 from merchants import selectors
 from merchants.forms import InviteForm, MerchantForm, ProfileForm
@@ -18,26 +22,32 @@ from merchants.services import merchant_user_invite, user_invite
 
 @tenant_required
 def dashboard(request: HttpRequest, tenant: Tenant) -> HttpResponse:
-    from orders import selectors as order_selectors
-    from sync import selectors as sync_selectors
-
-    activity = order_selectors.daily_activity(tenant=tenant)
-    peak = max(
-        [1] + [max(d["downloaded"], d["delivered"], d["shipment_received"]) for d in activity]
-    )
     return render(
         request,
         "dashboard.html",
-        {
-            "merchants": selectors.merchants_visible(tenant=tenant),
-            "counts": order_selectors.status_counts(tenant=tenant),
-            "activity": activity,
-            "peak": peak,
-            "alerts": sync_selectors.alerts_open(tenant=tenant)[:20],
-            "unhealthy": sync_selectors.connections_unhealthy(tenant=tenant),
-            "failing": sync_selectors.schedules_failing(tenant=tenant)[:10],
-        },
+        {**_overview(tenant), "merchants": selectors.merchants_visible(tenant=tenant)},
     )
+
+
+def _overview(tenant: Tenant, merchant: Merchant | None = None) -> dict[str, Any]:
+    """Return what the dashboard shows, for the whole account or for one merchant."""
+    from orders import selectors as order_selectors
+    from sync import selectors as sync_selectors
+
+    pk = merchant.pk if merchant else None
+    activity = order_selectors.daily_activity(tenant=tenant, merchant=pk)
+    peak = max(
+        [1] + [max(d["downloaded"], d["delivered"], d["shipment_received"]) for d in activity]
+    )
+    return {
+        "scope": merchant,
+        "counts": order_selectors.status_counts(tenant=tenant, merchant=pk),
+        "activity": activity,
+        "peak": peak,
+        "alerts": sync_selectors.alerts_open(tenant=tenant, merchant=pk)[:20],
+        "unhealthy": sync_selectors.connections_unhealthy(tenant=tenant, merchant=pk),
+        "failing": sync_selectors.schedules_failing(tenant=tenant, merchant=pk)[:10],
+    }
 
 
 @tenant_required
@@ -54,17 +64,16 @@ def merchant_detail(request: HttpRequest, tenant: Tenant, pk: int) -> HttpRespon
     merchant = get_for_tenant_or_404(tenant, Merchant, pk=pk)
     members = selectors.members_visible(tenant=tenant).filter(merchant=merchant)
     schedules = Schedule.objects.filter(merchant=merchant, cart__isnull=True).order_by("flow")
-    from orders.selectors import status_counts
-
     return render(
         request,
         "merchants/detail.html",
         {
+            **_overview(tenant, merchant),
             "merchant": merchant,
             "members": members,
             "carts": merchant.carts.all(),
             "schedules": [(s, schedule_state(s)) for s in schedules],
-            "counts": status_counts(tenant=tenant, merchant=merchant.pk),
+            "endpoints": merchant.webhook_endpoints.all(),
         },
     )
 
@@ -84,8 +93,18 @@ def merchant_new(request: HttpRequest, tenant: Tenant) -> HttpResponse:
                     name=form.cleaned_data.get("invite_name", ""),
                     request=request,
                 )
+            endpoint = secret = None
+            if form.cleaned_data.get("webhook_url"):
+                endpoint, secret = webhook_endpoint_create(
+                    merchant=merchant, url=form.cleaned_data["webhook_url"]
+                )
         note = " An invitation is on its way." if form.cleaned_data.get("invite_email") else ""
         messages.success(request, f"Merchant {merchant} added.{note} Add its carts next.")
+        if endpoint is not None:
+            # The signing secret is shown once, so show it now rather than after a redirect.
+            return webhook_endpoints_page(
+                request, merchant, WebhookEndpointForm(), created=endpoint, secret=secret
+            )
         return redirect("merchant_detail", pk=merchant.pk)
     return render(request, "merchants/form.html", {"form": form})
 

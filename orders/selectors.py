@@ -112,10 +112,13 @@ def status_counts(*, tenant: Tenant, merchant: int | None = None) -> dict[str, i
 DAILY_KINDS = {"downloaded": "Downloaded", "delivered": "Delivered", "shipment_received": "Shipped"}
 
 
-def daily_activity(*, tenant: Tenant, days: int = 30) -> list[dict[str, Any]]:
+def daily_activity(
+    *, tenant: Tenant, merchant: int | None = None, days: int = 30
+) -> list[dict[str, Any]]:
     """Return, per day of the last `days`, how many orders were downloaded, delivered, shipped.
 
-    One grouped query over the timeline, whatever the number of orders.
+    One grouped query over the timeline, whatever the number of orders; `merchant` narrows it
+    to one merchant's orders.
     """
     from django.db.models import Count
     from django.db.models.functions import TruncDate
@@ -124,9 +127,11 @@ def daily_activity(*, tenant: Tenant, days: int = 30) -> list[dict[str, Any]]:
 
     today = timezone.localdate()
     start = today - timedelta(days=days - 1)
+    events = OrderEvent.objects.visible_to(tenant)
+    if merchant:
+        events = events.filter(order__merchant_id=merchant)
     rows = (
-        OrderEvent.objects.visible_to(tenant)
-        .filter(
+        events.filter(
             kind__in=DAILY_KINDS,
             at__gte=datetime.combine(start, time.min, timezone.get_current_timezone()),
         )

@@ -10,34 +10,32 @@ from sync.models import Alert, JobRun, Schedule
 from wms.models import Health, WmsConfig
 
 
-def alerts_open(*, tenant: Tenant) -> QuerySet[Alert]:
-    """Return the tenant's open alerts, newest first."""
-    return (
-        Alert.objects.visible_to(tenant)
-        .filter(resolved_at__isnull=True)
-        .select_related("merchant", "cart")
-    )
+def alerts_open(*, tenant: Tenant, merchant: int | None = None) -> QuerySet[Alert]:
+    """Return the tenant's open alerts, newest first; `merchant` keeps that merchant's."""
+    alerts = Alert.objects.visible_to(tenant).filter(resolved_at__isnull=True)
+    if merchant:
+        alerts = alerts.filter(merchant_id=merchant)
+    return alerts.select_related("merchant", "cart")
 
 
-def connections_unhealthy(*, tenant: Tenant) -> list[CartConnection | WmsConfig]:
-    """Return the carts (and the WMS) that are not healthy, with their last error."""
-    found: list[CartConnection | WmsConfig] = list(
-        CartConnection.objects.visible_to(tenant)
-        .exclude(health=Health.ACTIVE)
-        .select_related("merchant")
-    )
+def connections_unhealthy(
+    *, tenant: Tenant, merchant: int | None = None
+) -> list[CartConnection | WmsConfig]:
+    """Return the carts (and the WMS, which every merchant depends on) that are not healthy."""
+    carts = CartConnection.objects.visible_to(tenant).exclude(health=Health.ACTIVE)
+    if merchant:
+        carts = carts.filter(merchant_id=merchant)
+    found: list[CartConnection | WmsConfig] = list(carts.select_related("merchant"))
     found += list(WmsConfig.objects.visible_to(tenant).exclude(health=Health.ACTIVE))
     return found
 
 
-def schedules_failing(*, tenant: Tenant) -> QuerySet[Schedule]:
-    """Return the schedules whose last run failed."""
-    return (
-        Schedule.objects.visible_to(tenant)
-        .filter(last_outcome="failed")
-        .select_related("merchant", "cart")
-        .order_by("-last_run_at")
-    )
+def schedules_failing(*, tenant: Tenant, merchant: int | None = None) -> QuerySet[Schedule]:
+    """Return the schedules whose last run failed; `merchant` keeps that merchant's."""
+    schedules = Schedule.objects.visible_to(tenant).filter(last_outcome="failed")
+    if merchant:
+        schedules = schedules.filter(merchant_id=merchant)
+    return schedules.select_related("merchant", "cart").order_by("-last_run_at")
 
 
 def job_runs(*, tenant: Tenant) -> QuerySet[JobRun]:

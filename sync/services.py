@@ -516,7 +516,7 @@ def wms_order(order: Order) -> WmsOrder:
 
 
 def delivery_errors_sync(merchant: Any) -> None:
-    """Open or resolve the merchant's alert about orders the hub gave up delivering."""
+    """Open or resolve the merchant's alerts about orders in error and orders being retried."""
     count = Order.objects.filter(merchant=merchant, status=S.ERROR).count()
     key = f"merchant:{merchant.pk}:order_errors"
     if count:
@@ -527,6 +527,25 @@ def delivery_errors_sync(merchant: Any) -> None:
             kind="order_errors",
             message=f"{merchant}: {count} order(s) in error. Open each for the reason, fix it, "
             "then resend.",
+        )
+    else:
+        alert_resolve(key)
+    # Orders still inside their retry horizon: nobody should learn of a refusal only when,
+    # days later, the hub gives up on it.
+    retrying = Order.objects.filter(merchant=merchant, status=S.NEW, delivery_attempts__gt=0)
+    first = retrying.order_by("first_failed_at", "id").first()
+    key = f"merchant:{merchant.pk}:delivery_retrying"
+    if first is not None:
+        count = retrying.count()
+        alert_open(
+            account_id=merchant.account_id,
+            merchant_id=merchant.pk,
+            key=key,
+            kind="delivery_retrying",
+            message=f"{merchant}: {count} order(s) could not be delivered to the WMS and are "
+            f"retried every {settings.DELIVERY_RETRY_MINUTES} minutes, up to "
+            f"{settings.DELIVERY_RETRY_HORIZON_DAYS} days (first: order {first}: "
+            f"{first.last_error}). Fix the cause, or hold or cancel the orders.",
         )
     else:
         alert_resolve(key)

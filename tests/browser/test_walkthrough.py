@@ -169,3 +169,55 @@ def test_staff_set_up_everything_and_orders_reach_shipped(page, world, tmp_path)
     page.goto(reverse("order_list"))
     assert page.locator("tbody tr").count() == 3
     shot(page, "merchant-user-orders")
+
+
+NARROW_PAGES = (
+    ("dashboard", lambda hub: reverse("dashboard")),
+    ("orders", lambda hub: reverse("order_list")),
+    ("order-detail", lambda hub: reverse("order_detail", args=[hub.cart.orders.first().pk])),
+    ("holds", lambda hub: reverse("holds")),
+    ("carts", lambda hub: reverse("cart_list")),
+    ("cart-detail", lambda hub: reverse("cart_detail", args=[hub.cart.pk])),
+    ("merchant-detail", lambda hub: reverse("merchant_detail", args=[hub.cart.merchant_id])),
+    ("interfaces", lambda hub: reverse("webhook_endpoints", args=[hub.cart.merchant_id])),
+    ("inventory", lambda hub: reverse("inventory")),
+    ("activity", lambda hub: reverse("activity")),
+    ("alerts", lambda hub: reverse("alerts")),
+    ("wms", lambda hub: reverse("wms_setup")),
+    ("api-keys", lambda hub: reverse("api_keys")),
+    ("users", lambda hub: reverse("users")),
+)
+
+
+@pytest.mark.parametrize("width", [1024, 1280])
+def test_main_pages_fit_a_laptop_screen_without_sideways_scrolling(
+    browser, live_server, hub, width
+):
+    for flow in ("download", "delivery", "ship_confirm", "inventory"):
+        hub.run(flow)
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": width, "height": 768}
+    )
+    page = context.new_page()
+    try:
+        log_in(page, hub.world.admin.email, PASSWORD)
+        too_wide = {}
+        for name, url in NARROW_PAGES:
+            page.goto(url(hub))
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            if overflow > 0:
+                too_wide[name] = overflow
+            nav_hidden = page.evaluate(
+                """[...document.querySelectorAll('.mainnav a')].filter(a => {
+                    const r = a.getBoundingClientRect();
+                    return r.right > document.documentElement.clientWidth || r.width === 0;
+                }).map(a => a.textContent)"""
+            )
+            assert nav_hidden == [], (name, nav_hidden)
+            if width == 1024:
+                shot(page, f"{name}-{width}")
+        assert too_wide == {}, f"pages wider than {width} px (by px): {too_wide}"
+    finally:
+        context.close()

@@ -175,6 +175,34 @@ def test_dashboard_query_count_does_not_grow_with_orders(client, hub):
     assert len(lots) == len(few)
 
 
+def test_a_merchants_page_shows_the_dashboard_at_that_merchants_scope(client, hub, orders):
+    other_cart = make_cart(hub.world.merchant_b, hub.ledger_dir, seed="bscope", order_count=3)
+    other_cart.setup = {**other_cart.setup, "failure": "auth"}
+    other_cart.save()
+    hub.run("download", other_cart)
+    client.force_login(hub.world.staff)
+
+    page_a = client.get(reverse("merchant_detail", args=[hub.world.merchant_a.pk])).content
+    page_b = client.get(reverse("merchant_detail", args=[hub.world.merchant_b.pk])).content
+
+    a, b = page_a.decode(), page_b.decode()
+    assert f"?merchant={hub.world.merchant_a.pk}&amp;status=new" in a
+    assert "6 downloaded" in a and "refused the API key" not in a
+    assert "0 downloaded" in b and "refused the API key" in b
+
+
+def test_a_merchants_page_query_count_does_not_grow_with_orders(client, hub):
+    client.force_login(hub.world.staff)
+    url = reverse("merchant_detail", args=[hub.world.merchant_a.pk])
+    hub.run("download", make_cart(hub.world.merchant_a, hub.ledger_dir, seed="m1", order_count=2))
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    hub.run("download", make_cart(hub.world.merchant_a, hub.ledger_dir, seed="m2", order_count=30))
+    with CaptureQueriesContext(connection) as lots:
+        client.get(url)
+    assert len(lots) == len(few)
+
+
 def test_mapping_an_unmapped_code_in_place_releases_its_orders(client, hub):
     cart = make_cart(
         hub.world.merchant_b,

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from api.models import ApiKey
+from api.models import ApiKey, WebhookDelivery, WebhookEndpoint
+from api.outbound import webhook_endpoint_create
 from api.services import api_key_create
 from carts.models import CartConnection
 from merchants.models import Membership
@@ -47,6 +48,8 @@ POST_ONLY = {
     "wms_test",
     "ship_methods_add",
     "warehouses_add",
+    "webhook_endpoint_delete",
+    "webhook_delivery_resend",
 }
 
 
@@ -81,7 +84,21 @@ def foreign_objects(hub) -> dict[str, Callable[[], dict[str, Any]]]:
             merchant=hub.world.merchant_a,
         )[0]
     )
+    endpoint = (
+        WebhookEndpoint.objects.filter(merchant=hub.world.merchant_a).first()
+        or webhook_endpoint_create(merchant=hub.world.merchant_a, url="https://a.example/hooks")[0]
+    )
+    delivery, _ = WebhookDelivery.objects.get_or_create(
+        account=hub.world.account,
+        endpoint=endpoint,
+        event_key="order.downloaded:1",
+        defaults={"event": "order.downloaded", "payload": {"event": "order.downloaded"}},
+    )
     return {
+        "webhook_endpoints": lambda: {"pk": hub.world.merchant_a.pk},
+        "webhook_endpoint_detail": lambda: {"pk": endpoint.pk},
+        "webhook_endpoint_delete": lambda: {"pk": endpoint.pk},
+        "webhook_delivery_resend": lambda: {"pk": delivery.pk},
         "cart_new": lambda: {"merchant_pk": hub.world.merchant_a.pk},
         "cart_detail": lambda: {"pk": hub.cart.pk},
         "cart_edit": lambda: {"pk": hub.cart.pk},
@@ -115,6 +132,8 @@ def snapshot():
         sorted(Schedule.objects.values_list("id", "next_run_at", "enabled")),
         sorted(CartConnection.objects.values_list("id", "order_source", "health")),
         sorted(ApiKey.objects.values_list("id", "revoked_at")),
+        sorted(WebhookEndpoint.objects.values_list("id", "url", "events", "active")),
+        sorted(WebhookDelivery.objects.values_list("id", "attempts", "delivered_at")),
         Membership.objects.count(),
     )
 
