@@ -275,9 +275,15 @@ class MerchantRef:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
+PING_TOPIC = "ping"
+
+
 @dataclass
 class WebhookNotice:
-    """A verified webhook: its id for deduplication and what it is about."""
+    """A verified webhook: its id for deduplication and what it is about.
+
+    A platform's ping (topic PING_TOPIC, no event id) is answered and otherwise ignored.
+    """
 
     event_id: str
     topic: str

@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from cartrover.adapters import AdapterError, AuthError
+from cartrover.adapters import PING_TOPIC, AdapterError, AuthError
 from carts.models import CartConnection
 from carts.services import cart_adapter
 from sync.models import Schedule, Trigger, WebhookEvent
@@ -45,6 +45,8 @@ def cart_webhook(request: HttpRequest, webhook_key: str) -> HttpResponse:
     except AdapterError as exc:
         log.warning("Cart %s: unreadable webhook refused: %s", cart.pk, exc.message)
         return JsonResponse({"error": exc.message}, status=400)
+    if notice.topic == PING_TOPIC and not notice.event_id:
+        return JsonResponse({"status": "ping acknowledged"})
     try:
         with transaction.atomic():
             WebhookEvent.objects.create(

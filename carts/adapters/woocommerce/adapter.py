@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cartrover.adapters import (
+    PING_TOPIC,
     AdapterError,
     AuthError,
     BadPayload,
@@ -505,8 +506,9 @@ class WooCommerceAdapter(CartAdapter):
         lower = {str(k).lower(): str(v) for k, v in headers.items()}
         given = lower.get(SIGNATURE_HEADER.lower(), "")
         if not given and body.startswith(b"webhook_id="):
-            # WooCommerce pings a new webhook with an unsigned form body: nothing to download.
-            raise BadPayload("WooCommerce's unsigned ping for a new webhook; nothing to do.")
+            # WooCommerce pings a new webhook with an unsigned form body and wants a 2xx back;
+            # there is nothing to download.
+            return WebhookNotice(event_id="", topic=PING_TOPIC)
         secret = str(self.credentials.get("webhook_secret") or "")
         expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
         if not secret or not given or not hmac.compare_digest(given.encode(), expected):
