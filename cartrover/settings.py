@@ -228,6 +228,10 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
+# Counters that must hold across processes (API throttling) live in this cache: per process
+# by default, shared when CACHE_URL names Redis (e.g. redis://127.0.0.1:6379/1).
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
 # --- Celery ---------------------------------------------------------------------------------
 
 _broker_dir = VAR_DIR / "broker"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -68,3 +69,26 @@ def test_embedded_default_needs_nothing_set_and_keeps_its_keys(tmp_path):
     manage("check", env={"DEBUG": "true"}, tmp_path=tmp_path)
     assert (tmp_path / "field-encryption-keys").read_text() == keys
     assert (tmp_path / "secret-key").exists()
+
+
+def test_a_redis_cache_url_gives_every_process_one_shared_cache(tmp_path):
+    result = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.CACHES['default']['BACKEND'])",
+        env={"CACHE_URL": "redis://127.0.0.1:6379/9"},
+        tmp_path=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "redis" in result.stdout.lower()
+
+
+def test_every_setting_read_from_the_environment_is_listed_in_env_example():
+    read = set(
+        re.findall(
+            r'env(?:\.\w+)?\(\s*"([A-Z0-9_]+)"', (ROOT / "cartrover/settings.py").read_text()
+        )
+    )
+    listed = set(re.findall(r"^#?\s*([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert len(read) > 20  # the pattern still finds the settings
+    assert read - listed == set()
