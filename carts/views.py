@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from cartrover.adapters import AdapterError
+from cartrover.templatetags.hub import local_when
 from cartrover.tenancy import Tenant, get_for_tenant_or_404, tenant_required
 from carts.adapters import CART_KINDS
 from carts.forms import CartForm
@@ -122,6 +123,9 @@ def schedule_state(schedule: Schedule) -> dict[str, object]:
         "enabled": schedule.enabled,
         "next_run_at": schedule.next_run_at.isoformat() if schedule.enabled else None,
         "last_run_at": last.started_at.isoformat() if last else None,
+        # As the page shows them: in the user's time zone, with its abbreviation.
+        "next_run_shown": local_when(schedule.next_run_at) if schedule.enabled else "—",
+        "last_run_shown": local_when(last.started_at) if last else "never",
         "last_outcome": last.get_outcome_display() if last else "",
         "last_counts": last.counts if last else {},
         "last_error": last.error if last else "",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django import template
+from django.utils import timezone
 
 from orders.models import OrderStatus
 
@@ -35,3 +38,15 @@ def bar_height(value: int, peak: int) -> int:
 def bar_top(value: int, peak: int) -> int:
     """Return where a chart bar starts so that bars stand on a common baseline."""
     return CHART_HEIGHT + 5 - bar_height(value, peak)
+
+
+@register.filter
+def local_when(value: datetime | None) -> str:
+    """Return a moment in the current time zone with its abbreviation ("2026-11-01 01:30:00 EST").
+
+    The abbreviation tells apart the two moments that share a wall-clock time in the hour the
+    clocks go back, which Django's date filter cannot.
+    """
+    if value is None:
+        return ""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z")

@@ -3,10 +3,9 @@
   "use strict";
   function render(row, s) {
     row.querySelector('[data-field="state"]').textContent = s.state;
-    row.querySelector('[data-field="last"]').textContent =
-      (s.last_run_at ? new Date(s.last_run_at).toLocaleString() : "never") + " " + (s.last_outcome || "");
-    row.querySelector('[data-field="next"]').textContent =
-      s.next_run_at ? new Date(s.next_run_at).toLocaleString() : "—";
+    // The server formats times in the user's time zone, as the page does.
+    row.querySelector('[data-field="last"]').textContent = s.last_run_shown + " " + (s.last_outcome || "");
+    row.querySelector('[data-field="next"]').textContent = s.next_run_shown;
   }
   function poll(row, rounds) {
     fetch(row.dataset.statusUrl, { headers: { Accept: "application/json" } })
