@@ -229,6 +229,14 @@ def schedule_run(schedule_id: int, token: str, *, now: datetime | None = None) -
     trigger = Trigger.SCHEDULE
     if schedule.last_outcome.startswith("queued:"):
         trigger = Trigger(schedule.last_outcome.split(":", 1)[1])
+    # We hold the lease, so a run of this schedule still marked running lost its worker
+    # (killed, or its database connection cut) and will never finish: say so in its row.
+    JobRun.objects.filter(schedule=schedule, outcome=Outcome.RUNNING).update(
+        finished_at=now,
+        outcome=Outcome.FAILED,
+        error="The worker stopped before this run finished (it was killed or lost its "
+        "database connection). The next run took the work up again.",
+    )
     run = JobRun.objects.create(
         account_id=schedule.account_id,
         merchant_id=schedule.merchant_id,

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from merchants.models import Merchant
 from orders.models import Order, OrderStatus
-from sync.models import Schedule
+from sync.models import JobRun, Schedule
 from sync.scheduler import schedule_run, schedules_claim
 
 S = OrderStatus
@@ -175,3 +175,25 @@ def test_a_download_with_new_orders_pokes_the_merchants_delivery(hub):
     hub.run("download")
     delivery.refresh_from_db()
     assert delivery.next_run_at <= timezone.now()
+
+
+@pytest.mark.django_db
+def test_a_run_whose_worker_died_is_closed_as_failed_when_the_schedule_runs_again(hub):
+    schedule = hub.schedule("download")
+    dead = JobRun.objects.create(
+        account_id=schedule.account_id,
+        merchant_id=schedule.merchant_id,
+        cart_id=schedule.cart_id,
+        schedule=schedule,
+        flow=schedule.flow,
+        started_at=timezone.now() - timedelta(minutes=10),
+    )
+    assert dead.outcome == "running"
+
+    _, token = schedules_claim()
+    schedule_run(schedule.pk, token)
+
+    dead.refresh_from_db()
+    assert dead.outcome == "failed" and dead.finished_at is not None
+    assert "worker stopped before this run finished" in dead.error
+    assert JobRun.objects.filter(schedule=schedule, outcome="running").count() == 0
