@@ -274,6 +274,9 @@ DELIVERY_MAX_BATCHES_PER_RUN = env.int("DELIVERY_MAX_BATCHES_PER_RUN", default=2
 SHIPMENT_UPLOAD_MAX_PER_RUN = env.int("SHIPMENT_UPLOAD_MAX_PER_RUN", default=5000)
 # Webhook bodies larger than this are refused (413).
 WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=1_000_000)
+# Webhooks that say they were sent longer ago than this are refused as replays (platforms
+# retry a failed delivery for up to 48 hours; the download schedule catches what is refused).
+WEBHOOK_MAX_AGE_SECONDS = env.int("WEBHOOK_MAX_AGE_SECONDS", default=3 * 24 * 3600)
 # The hub's address as carts reach it, for webhook subscriptions (e.g. https://hub.example.com).
 PUBLIC_URL = env.str("PUBLIC_URL", default="")
 # Consecutive failed runs of a schedule before an alert opens.
@@ -308,6 +311,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "axes": {"level": "WARNING"},
+        # urllib3 logs each request line, query string included, at DEBUG: some platforms
+        # take credentials there (WooCommerce, signed links). cartrover.http logs every
+        # request itself with secrets redacted, so LOG_LEVEL=DEBUG must not enable these.
+        "urllib3": {"level": "INFO"},
     },
 }
 

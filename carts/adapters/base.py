@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
+
+from django.conf import settings
 
 from cartrover.adapters import (
     AdapterError,
@@ -68,3 +70,23 @@ class CartAdapter:
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookNotice:
         """Verify a webhook's signature over the raw body and say what it is about."""
         raise AdapterError(f"{self.label} sends no webhooks.", permanent=True)
+
+
+def refuse_stale_webhook(sent_at: datetime | None, label: str) -> None:
+    """Raise when a webhook says it was sent longer ago than WEBHOOK_MAX_AGE_SECONDS.
+
+    Platforms retry a failed delivery for up to two days, so the default allows that; a
+    delivery older than any retry is a replay. Orders it names are still caught by the
+    download schedule, so refusing it loses nothing.
+    """
+    if sent_at is None:
+        return
+    if sent_at.tzinfo is None:
+        sent_at = sent_at.replace(tzinfo=UTC)
+    age = (datetime.now(UTC) - sent_at).total_seconds()
+    if age > settings.WEBHOOK_MAX_AGE_SECONDS:
+        raise AdapterError(
+            f"The {label} webhook was sent {age / 3600:.0f} hours ago, longer ago than any "
+            "retry: refused as a replay.",
+            permanent=True,
+        )

@@ -27,7 +27,7 @@ from cartrover.adapters import (
     StockLevel,
     WebhookNotice,
 )
-from carts.adapters.base import CartAdapter
+from carts.adapters.base import CartAdapter, refuse_stale_webhook
 from carts.adapters.bigcommerce import mappers
 from carts.adapters.bigcommerce.client import (
     DEFAULT_API,
@@ -571,16 +571,19 @@ class BigCommerceAdapter(CartAdapter):
             )
         try:
             payload = json.loads(body)
+            sent = payload.get("created_at")
+            sent_at = datetime.fromtimestamp(sent, UTC) if isinstance(sent, int) else None
             scope = str(payload["scope"])
             data = payload.get("data") or {}
             resource_id = mappers.text(data.get("id"))
             fingerprint = payload.get("hash") or hashlib.sha256(body).hexdigest()
             event_id = f"{scope}:{resource_id}:{payload.get('created_at', '')}:{fingerprint}"
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, OSError):
             raise AdapterError(
                 "The webhook body is not a BigCommerce callback (JSON with scope and data).",
                 permanent=True,
             ) from None
+        refuse_stale_webhook(sent_at, "BigCommerce")
         is_order = scope.startswith("store/order/") and data.get("type", "order") == "order"
         return WebhookNotice(
             event_id=event_id,

@@ -29,7 +29,7 @@ from cartrover.adapters import (
     TransientError,
     WebhookNotice,
 )
-from carts.adapters.base import CartAdapter
+from carts.adapters.base import CartAdapter, refuse_stale_webhook
 from carts.adapters.shopify.client import MAX_PAGE_SIZE, ShopifyClient, error_text
 from carts.adapters.shopify.mappers import (
     fulfillment_body,
@@ -539,6 +539,7 @@ class ShopifyAdapter(CartAdapter):
                 "The webhook's X-Shopify-Hmac-Sha256 signature does not match: it was not sent "
                 "by this shop, or the cart's API secret key is not the app's current one."
             )
+        refuse_stale_webhook(_iso_or_none(named.get("x-shopify-triggered-at")), "Shopify")
         event_id = named.get("x-shopify-webhook-id") or named.get("x-shopify-event-id") or ""
         topic = named.get("x-shopify-topic", "")
         try:
@@ -553,3 +554,11 @@ class ShopifyAdapter(CartAdapter):
             topic=topic,
             order_external_ids=[str(order_id)] if order_id else [],
         )
+
+
+def _iso_or_none(value: str | None) -> datetime | None:
+    """Return an ISO-8601 timestamp as a datetime, or None when it is missing or unreadable."""
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
