@@ -408,3 +408,22 @@ def test_an_unreadable_stock_file_goes_to_errors_and_is_reported(folder_hub, tmp
     assert files(root, "errors") == ["inv_1.csv"] and files(root, "archive") == ["inv_2.csv"]
     assert dict(InventoryLevel.objects.values_list("sku", "quantity")) == {"SKU-2": 7}
     assert Alert.objects.filter(kind="inventory_rows", resolved_at__isnull=True).exists()
+
+
+def test_an_order_whose_sku_a_spreadsheet_would_run_waits_with_the_reason_and_the_rest_go(
+    folder_hub, tmp_path
+):
+    folder_hub.run("download")
+    hostile = folder_hub.cart.orders.order_by("id").first()
+    hostile.lines.update(sku='=HYPERLINK("http://evil.example","x")', wms_sku="")
+
+    run = folder_hub.run("delivery")
+
+    hostile.refresh_from_db()
+    assert run.outcome == Outcome.PARTIAL
+    assert hostile.status == S.NEW and "runs as a formula" in hostile.last_error
+    assert statuses(folder_hub) == {S.AT_WMS: 5, S.NEW: 1}
+    assert Alert.objects.filter(kind="delivery_retrying", resolved_at__isnull=True).exists()
+    [sent] = files(tmp_path / "exchange", "in")
+    text = (tmp_path / "exchange" / MERCHANT / "in" / sent).read_text()
+    assert "HYPERLINK" not in text and hostile.order_number not in text

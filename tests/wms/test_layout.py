@@ -29,6 +29,7 @@ from wms.files.layout import (
     OrderLayout,
     ShipmentLayout,
     UnreadableFile,
+    code_runs_as_formula,
     detect,
     escape_formula,
     read_inventory,
@@ -278,6 +279,20 @@ def test_free_text_is_escaped_against_formulas_but_numbers_and_identifiers_are_n
     assert data.decode().splitlines()[1] == (
         "-1001,'=cmd|' /C calc'!A0,'+1 555 0100,'@SUM(A1),-SKU,2,-5"
     )
+
+
+@pytest.mark.parametrize("sku", ['=HYPERLINK("http://x")', "@SUM(A1)", "-1+cmd|' /C calc'!A0"])
+def test_a_code_a_spreadsheet_would_run_is_refused_not_altered(sku: str) -> None:
+    layout = OrderLayout(
+        columns=[
+            Column(source="order.order_number", header="order"),
+            Column(source="line.sku", header="sku"),
+            Column(source="line.quantity", header="qty"),
+        ]
+    )
+
+    with pytest.raises(LayoutError, match="runs as a formula"):
+        write_orders(layout, [make_order(lines=[WmsOrderLine(sku, 1)])])
 
 
 def test_formula_escaping_can_be_switched_off_per_layout() -> None:
@@ -791,8 +806,9 @@ any_text = st.one_of(
     ),
     st.lists(st.sampled_from(FORMULA_LIKE + TRICKY + ["a", "é"]), max_size=6).map("".join),
 )
-# Identifiers are trimmed on read, as other software does; everything else may be in them.
-identifier = any_text.map(str.strip).filter(bool)
+# Identifiers are trimmed on read, as other software does; everything else may be in them,
+# except what a spreadsheet would run: such a code is refused (see the test below).
+identifier = any_text.map(str.strip).filter(bool).filter(lambda t: not code_runs_as_formula(t))
 
 
 @st.composite

@@ -15,6 +15,8 @@ Spreadsheets run cells that start with `=`, `+`, `-`, `@`, TAB or CR as formulas
 does not stop them (OWASP "CSV injection"). Free-text columns (names, addresses, notes) are
 therefore written with a leading `'`, which readers of the same layout strip again; identifiers,
 quantities, prices and dates are never altered, because the warehouse's software reads them.
+An identifier a spreadsheet would run ("=HYPERLINK(…)", "@SUM(…)", "-1+cmd|…") is refused
+instead: its order fails with that reason, and the rest of the file is written.
 """
 
 from .detect import (
@@ -39,6 +41,7 @@ from .model import (
     ShipmentFile,
     ShipmentLayout,
     UnreadableFile,
+    code_runs_as_formula,
     escape_formula,
     unescape_formula,
 )
@@ -61,6 +64,7 @@ __all__ = [
     "ShipmentFile",
     "ShipmentLayout",
     "UnreadableFile",
+    "code_runs_as_formula",
     "detect",
     "escape_formula",
     "read_inventory",

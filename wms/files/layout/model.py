@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import tzinfo
@@ -329,6 +330,10 @@ class FileLayout:
         """Return the time zone naive dates in files are in."""
         return ZoneInfo(self.timezone)
 
+    def holds_text(self, column: Column) -> bool:
+        """Say whether `column` holds text from orders (not numbers, dates or constants)."""
+        return self.source_kind(column.source) not in (INT, DECIMAL, DATETIME, CONSTANT)
+
     def escapes(self, column: Column) -> bool:
         """Say whether `column`'s text is escaped against formulas (and unescaped on read)."""
         if not self.escape_formulas:
@@ -440,11 +445,27 @@ def _check_keys(data: Mapping[Any, Any], types: Mapping[str, tuple[type, ...]], 
             raise LayoutError(f"{where} has {key} = {value!r}: it must be a {wanted}.")
 
 
-def _looks_like_formula(text: str) -> bool:
-    # Leading quotes are skipped so that text already starting with one is escaped too, and
-    # unescaping stays exact.
+def looks_like_formula(text: str) -> bool:
+    """Say whether a spreadsheet would run `text` as a formula (after any leading quotes).
+
+    Leading quotes are skipped so that text already starting with one is escaped too, and
+    unescaping stays exact.
+    """
     first = text.lstrip("'")[:1]
     return first != "" and first in FORMULA_TRIGGERS
+
+
+# A code that starts with + or - and holds nothing else but these reads as a number or as
+# text in a spreadsheet ("-1001", "+1 555 0100", "-SKU"), never as a formula.
+_PLAIN_SIGNED_CODE = re.compile(r"[+-][\w .#/-]*\Z")
+
+
+def code_runs_as_formula(text: str) -> bool:
+    """Say whether a spreadsheet would run the code `text` (written unaltered) as a formula."""
+    bare = text.lstrip("'")
+    if not looks_like_formula(text):
+        return False
+    return not (bare[:1] in "+-" and _PLAIN_SIGNED_CODE.match(bare))
 
 
 def escape_formula(text: str) -> str:
@@ -453,12 +474,12 @@ def escape_formula(text: str) -> str:
     Text that already starts with quotes before a trigger gets one more, so that
     `unescape_formula` restores every text exactly.
     """
-    return "'" + text if _looks_like_formula(text) else text
+    return "'" + text if looks_like_formula(text) else text
 
 
 def unescape_formula(text: str) -> str:
     """Return `text` without the `'` that `escape_formula` added, if it added one."""
-    return text[1:] if text.startswith("'") and _looks_like_formula(text) else text
+    return text[1:] if text.startswith("'") and looks_like_formula(text) else text
 
 
 def expanded_order_columns(

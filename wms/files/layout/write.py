@@ -25,6 +25,7 @@ from .model import (
     OrderExtras,
     OrderLayout,
     ShipmentLayout,
+    code_runs_as_formula,
     escape_formula,
     expanded_order_columns,
     is_item_column,
@@ -61,7 +62,18 @@ def _render(layout: FileLayout, column: Column, value: object) -> str:
         text = json.dumps(value, ensure_ascii=False, default=str)
     else:
         text = str(value)
-    return escape_formula(text) if layout.escapes(column) else text
+    if layout.escapes(column):
+        return escape_formula(text)
+    if layout.escape_formulas and code_runs_as_formula(text) and layout.holds_text(column):
+        # Codes the warehouse reads (SKUs, order numbers, carriers) are never altered, so one
+        # that a spreadsheet would run is refused instead of written.
+        trigger = text.lstrip("'")[:1]
+        raise LayoutError(
+            f"{column.header or column.source} {text[:40]!r} starts with {trigger!r}, "
+            "which a spreadsheet runs as a formula. Correct it in the cart (or map the SKU "
+            "with a product alias), then resend the order."
+        )
+    return text
 
 
 def _format_row(layout: FileLayout, cells: list[str]) -> str:
