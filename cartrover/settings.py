@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import environ
@@ -274,6 +275,12 @@ DELIVERY_MAX_BATCHES_PER_RUN = env.int("DELIVERY_MAX_BATCHES_PER_RUN", default=2
 SHIPMENT_UPLOAD_MAX_PER_RUN = env.int("SHIPMENT_UPLOAD_MAX_PER_RUN", default=5000)
 # Webhook bodies larger than this are refused (413).
 WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=1_000_000)
+# Folders on this server that local-folder transports (CSV carts, a CSV WMS) may use as their
+# root, and everything inside them. With DEBUG on (the demo, the tests) the temporary folder
+# is allowed too.
+LOCAL_FOLDER_ROOTS = env.list("LOCAL_FOLDER_ROOTS", default=[str(VAR_DIR / "exchange")])
+if DEBUG:
+    LOCAL_FOLDER_ROOTS = [*LOCAL_FOLDER_ROOTS, tempfile.gettempdir()]
 # Webhooks that say they were sent longer ago than this are refused as replays (platforms
 # retry a failed delivery for up to 48 hours; the download schedule catches what is refused).
 WEBHOOK_MAX_AGE_SECONDS = env.int("WEBHOOK_MAX_AGE_SECONDS", default=3 * 24 * 3600)

@@ -186,3 +186,22 @@ def test_test_reports_the_folders_found(transport, root):
 
     assert "in/ (1 files)" in report
     assert "archive/ (0 files)" in report
+
+
+def test_a_root_outside_the_allowed_folders_is_refused_before_anything_is_read(tmp_path, settings):
+    allowed, elsewhere = tmp_path / "exchange", tmp_path / "etc"
+    for folder in (allowed / "shop" / "in", elsewhere / "in"):
+        folder.mkdir(parents=True)
+    (elsewhere / "in" / "secret.csv").write_text("not for carts")
+    settings.LOCAL_FOLDER_ROOTS = [str(allowed)]
+
+    def at(root: Path) -> LocalFolderTransport:
+        return LocalFolderTransport(
+            credentials={}, settings={"root": str(root)}, connection_key="c"
+        )
+
+    assert at(allowed / "shop").list("in") == []
+    for outside in (elsewhere, allowed / ".." / "etc", Path("/")):
+        with pytest.raises(AdapterError, match="LOCAL_FOLDER_ROOTS") as refused:
+            at(outside).list("in")
+        assert refused.value.permanent

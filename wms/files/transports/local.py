@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from django.conf import settings
+
 from cartrover.adapters import AdapterError, FieldSpec
 from wms.files.transports.base import TEMP_SUFFIXES, FileVanished, TargetExists, Transport
 
@@ -103,7 +105,18 @@ class LocalFolderTransport(Transport):
                 "folder: create it or correct the setting",
                 permanent=True,
             )
-        return path.resolve()
+        resolved = path.resolve()
+        allowed = [Path(r).resolve() for r in settings.LOCAL_FOLDER_ROOTS]
+        # Whoever may set up a cart or the WMS must not make the hub read or write any
+        # folder of its server: only those the operator listed.
+        if not any(resolved == a or a in resolved.parents for a in allowed):
+            raise AdapterError(
+                f"{self.connection_key}: the root folder {root} is not inside a folder the "
+                "hub may use (LOCAL_FOLDER_ROOTS): choose one inside "
+                f"{', '.join(str(a) for a in allowed) or 'a listed folder'}",
+                permanent=True,
+            )
+        return resolved
 
     def _folder(self, folder: str) -> Path:
         """Return the existing folder `folder` under the root, refusing anything outside it."""
