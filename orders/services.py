@@ -287,6 +287,20 @@ def order_cancel(order: Order, *, message: str = "Canceled in the cart.") -> boo
         message=message,
         next_attempt_at=None,
     ):
+        if order.delivery_attempts:
+            # A delivery whose answer was lost may have reached the WMS all the same.
+            from sync.alerts import alert_open
+
+            alert_open(
+                account_id=order.account_id,
+                merchant_id=order.merchant_id,
+                cart_id=order.cart_id,
+                kind="canceled_after_delivery",
+                key=f"order:{order.pk}:canceled_after_delivery",
+                message=f"Order {order} was canceled in the cart after {order.delivery_attempts} "
+                "delivery attempt(s) whose answer never came: check the WMS and cancel it "
+                "there if it arrived.",
+            )
         return True
     if order.status == S.AT_WMS and HoldReason.CANCELED_IN_CART not in order.hold_reasons:
         reasons = [*order.hold_reasons, HoldReason.CANCELED_IN_CART]

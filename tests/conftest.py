@@ -17,6 +17,8 @@ from tests import factories
 from tests.hub import Hub, make_cart
 from wms.models import WmsConfig, WmsShipMethod
 
+pytest_plugins = ["tests.secret_scan"]
+
 
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)

@@ -5,22 +5,26 @@ and connects one merchant of the test account to them, the way the demo does.
 `assert_exactly_once()` is the promise the hub makes whatever breaks: every order the shop
 took is at the warehouse exactly once (or `held` / `error` with an open alert), every
 shipment reached the shop exactly once, and nothing is stuck without an alert.
+`tick()` and `travel()` drive the real scheduler at a test clock's time, so a scenario can
+live through days of outage in seconds.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from cartrover.management.commands.seed_demo import MAPPED_CODES, WMS_METHODS
 from carts.models import CartConnection
 from orders.models import Order, OrderStatus, ShipMethodMapping
 from sandbox import seed
-from sandbox.clock import Clock
+from sandbox.clock import Clock, ManualClock
 from sandbox.extensiv import ExtensivEmulator
 from sandbox.shopify import ShopifyEmulator
-from sync.models import Alert
+from sync.models import Alert, JobRun, Schedule
+from sync.scheduler import schedule_run, schedules_claim
 from wms.models import Warehouse, WmsConfig, WmsShipMethod
 
 CUSTOMER_ID = 7
@@ -79,10 +83,17 @@ class SocketHub:
 
 
 def socket_hub(
-    world: Any, *, clock: Clock | None = None, shop_options: dict[str, Any] | None = None
+    world: Any,
+    *,
+    clock: Clock | None = None,
+    shop_options: dict[str, Any] | None = None,
+    shop_class: type[ShopifyEmulator] = ShopifyEmulator,
 ) -> SocketHub:
-    """Start the emulators and connect `world.merchant_a` to them; the caller stops them."""
-    shop = ShopifyEmulator(clock=clock, **{"rate_limit": False, **(shop_options or {})})
+    """Start the emulators and connect `world.merchant_a` to them; the caller stops them.
+
+    `shop_class` may be a ShopifyEmulator subclass that does something on purpose.
+    """
+    shop = shop_class(clock=clock, **{"rate_limit": False, **(shop_options or {})})
     warehouse = ExtensivEmulator(clock=clock)
     shop.start()
     warehouse.start()
@@ -186,3 +197,39 @@ def assert_exactly_once(hub: SocketHub) -> None:
     """Fail with every broken promise listed when any order or shipment is lost or doubled."""
     problems = exactly_once_problems(hub)
     assert not problems, "\n".join(problems)
+
+
+# --- Time travel: the hub's tick driven by a test's clock ---------------------------------
+
+
+def tick(now: datetime) -> list[JobRun]:
+    """Claim the schedules due at `now` and run each at `now`, as beat's tick and a worker do."""
+    ids, token = schedules_claim(now=now)
+    runs = [schedule_run(schedule_id, token, now=now) for schedule_id in ids]
+    return [run for run in runs if run is not None]
+
+
+def travel(clock: ManualClock, until: datetime, *, max_ticks: int = 5000) -> list[JobRun]:
+    """Move `clock` from one due schedule to the next up to `until`, ticking at each; return
+    the runs.
+
+    Nothing happens between two due times, so jumping from one to the next is the same as a
+    beat ticking every few seconds, only without the wait. The emulators read `clock` too, so
+    the shop and the warehouse live in the same time as the hub.
+    """
+    runs: list[JobRun] = []
+    for _ in range(max_ticks):
+        now = clock.now()
+        runs += tick(now)
+        due = (
+            Schedule.objects.filter(enabled=True)
+            .order_by("next_run_at")
+            .values_list("next_run_at", flat=True)
+            .first()
+        )
+        if due is None or due > until:
+            clock.set(max(until, now))
+            return runs
+        # A schedule poked during this tick is due at once; give it the next second.
+        clock.set(max(due, now + timedelta(seconds=1)))
+    raise AssertionError(f"still ticking after {max_ticks} ticks, before {until:%Y-%m-%d %H:%M}")
