@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from cartrover.tenancy import TenantQuerySet
@@ -30,12 +31,16 @@ class HoldReason(models.TextChoices):
 class Order(models.Model):
     """An order downloaded from a cart, unique per (cart, external id)."""
 
-    account = models.ForeignKey("merchants.Account", on_delete=models.CASCADE, related_name="+")
+    # No single-column indexes on account, merchant and cart: the composite indexes below
+    # start with each of them, and every index slows the download's inserts.
+    account = models.ForeignKey(
+        "merchants.Account", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     merchant = models.ForeignKey(
-        "merchants.Merchant", on_delete=models.CASCADE, related_name="orders"
+        "merchants.Merchant", on_delete=models.CASCADE, related_name="orders", db_index=False
     )
     cart = models.ForeignKey(
-        "carts.CartConnection", on_delete=models.CASCADE, related_name="orders"
+        "carts.CartConnection", on_delete=models.CASCADE, related_name="orders", db_index=False
     )
     external_id = models.CharField(max_length=100)
     order_number = models.CharField(max_length=100, db_index=True)
@@ -45,7 +50,7 @@ class Order(models.Model):
     placed_at = models.DateTimeField(null=True, blank=True)
     cart_updated_at = models.DateTimeField(null=True, blank=True)
     customer_name = models.CharField(max_length=200, blank=True)
-    customer_email = models.CharField(max_length=254, blank=True, db_index=True)
+    customer_email = models.CharField(max_length=254, blank=True)
     ship_to = models.JSONField(default=dict, blank=True)
     bill_to = models.JSONField(default=dict, blank=True)
     ship_method_code = models.CharField(
@@ -81,12 +86,18 @@ class Order(models.Model):
             models.UniqueConstraint("cart", "external_id", name="order_cart_external_id_unique"),
         ]
         indexes = [
-            models.Index(fields=["account", "status", "-created_at"], name="order_account_status"),
-            # The order list's default page: newest first within the account (keyset paging).
+            # The order list pages newest first by keyset (created_at, id): within the
+            # account, within one status of it, within one merchant (merchant users).
             models.Index(fields=["account", "-created_at", "-id"], name="order_account_recent"),
+            models.Index(
+                fields=["account", "status", "-created_at", "-id"], name="order_account_status"
+            ),
+            models.Index(fields=["merchant", "-created_at", "-id"], name="order_merchant_recent"),
             models.Index(
                 fields=["merchant", "status", "next_attempt_at"], name="order_delivery_due"
             ),
+            # Search by e-mail is case-insensitive (`iexact` compares UPPER() on PostgreSQL).
+            models.Index(Upper("customer_email"), name="order_email_upper"),
         ]
 
     def __str__(self) -> str:
@@ -104,7 +115,9 @@ class OrderLine(models.Model):
     account = models.ForeignKey("merchants.Account", on_delete=models.CASCADE, related_name="+")
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     line_id = models.CharField(max_length=100, blank=True)
-    sku = models.CharField(max_length=200, blank=True, help_text="As the cart sent it.")
+    sku = models.CharField(
+        max_length=200, blank=True, db_index=True, help_text="As the cart sent it."
+    )
     wms_sku = models.CharField(max_length=200, blank=True, db_index=True, help_text="For the WMS.")
     name = models.CharField(max_length=500, blank=True)
     quantity = models.IntegerField()

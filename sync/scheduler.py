@@ -265,7 +265,8 @@ def schedule_run(schedule_id: int, token: str, *, now: datetime | None = None) -
         outcome = Outcome.PARTIAL if context.partial else Outcome.OK
         failures = 0
         cursor = context.cursor or cursor
-        if (target := _target(schedule)) is not None and target.health == Health.DEGRADED:
+        target = None if context.idle else _target(schedule)
+        if target is not None and target.health == Health.DEGRADED:
             _set_health(schedule, Health.ACTIVE, "")
     except LeaseLost as exc:
         context.log(str(exc))
