@@ -289,8 +289,12 @@ PUBLIC_URL = env.str("PUBLIC_URL", default="")
 # Consecutive failed runs of a schedule before an alert opens.
 SYNC_ALERT_AFTER_FAILURES = env.int("SYNC_ALERT_AFTER_FAILURES", default=3)
 
+# Job runs (with their logs) are kept this many days, then deleted by hourly housekeeping.
+JOB_RUN_RETENTION_DAYS = env.int("JOB_RUN_RETENTION_DAYS", default=30)
+
 CELERY_BEAT_SCHEDULE = {
     "tick": {"task": "sync.tasks.tick_task", "schedule": SYNC_TICK_SECONDS},
+    "housekeeping": {"task": "sync.tasks.housekeeping_task", "schedule": 3600.0},
     "webhooks": {
         "task": "api.tasks.webhooks_task",
         "schedule": env.float("API_WEBHOOK_TICK_SECONDS", default=30.0),

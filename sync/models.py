@@ -100,7 +100,11 @@ class JobRun(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
-        indexes = [models.Index(fields=["account", "-started_at"], name="jobrun_recent")]
+        indexes = [
+            models.Index(fields=["account", "-started_at"], name="jobrun_recent"),
+            # Housekeeping deletes the oldest runs across all accounts.
+            models.Index(fields=["started_at"], name="jobrun_started"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_flow_display()} {self.started_at:%Y-%m-%d %H:%M} {self.outcome}"
@@ -160,6 +164,7 @@ class WebhookEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
+        indexes = [models.Index(fields=["received_at"], name="webhookevent_received")]
         constraints = [
             models.UniqueConstraint("cart", "event_id", name="webhook_event_unique"),
         ]

@@ -62,7 +62,7 @@ from orders.models import (
     UploadState,
 )
 from sync.alerts import alert_open, alert_resolve
-from sync.models import Schedule
+from sync.models import JobRun, Schedule, WebhookEvent
 from wms.models import WmsShipMethod
 from wms.services import wms_adapter, wms_config_of
 
@@ -1299,3 +1299,40 @@ def orders_upload(cart: CartConnection, items: list[CartOrder | BadPayload], *, 
         counts=dict(run.counts),
         log="\n".join(run.lines),
     )
+
+
+# --- Housekeeping -------------------------------------------------------------------------
+
+PRUNE_CHUNK = 5000
+
+
+def records_prune(*, now: datetime | None = None) -> dict[str, int]:
+    """Delete job runs past JOB_RUN_RETENTION_DAYS and webhook ids past their replay window.
+
+    A webhook id only guards against replays while a replay could still be accepted, that is
+    for WEBHOOK_MAX_AGE_SECONDS (kept twice as long for clocks that disagree). Deletes go in
+    chunks so no one transaction holds many rows. Returns how many rows of each went.
+    """
+    now = now or timezone.now()
+    cutoffs = {
+        "job_runs": (JobRun, "started_at", now - timedelta(days=settings.JOB_RUN_RETENTION_DAYS)),
+        "webhook_events": (
+            WebhookEvent,
+            "received_at",
+            now - timedelta(seconds=2 * settings.WEBHOOK_MAX_AGE_SECONDS),
+        ),
+    }
+    deleted: dict[str, int] = {}
+    for name, (model, field_name, cutoff) in cutoffs.items():
+        total = 0
+        while True:
+            ids = list(
+                model._default_manager.filter(**{f"{field_name}__lt": cutoff}).values_list(
+                    "pk", flat=True
+                )[:PRUNE_CHUNK]
+            )
+            if not ids:
+                break
+            total += model._default_manager.filter(pk__in=ids).delete()[0]
+        deleted[name] = total
+    return deleted

@@ -40,6 +40,17 @@ def schedules_enqueue(ids: list[int], token: str) -> None:
                 run_schedule_task.apply_async((schedule_id, token), producer=producer)
 
 
+@shared_task(ignore_result=True)
+def housekeeping_task() -> dict[str, int]:
+    """Delete records past their retention (old job runs, expired webhook ids)."""
+    from sync.services import records_prune
+
+    deleted = records_prune()
+    if any(deleted.values()):
+        log.info("Housekeeping deleted %s", ", ".join(f"{n} {k}" for k, n in deleted.items()))
+    return deleted
+
+
 @shared_task(ignore_result=True, acks_late=True)
 def run_schedule_task(schedule_id: int, lease_token: str) -> None:
     """Run one leased schedule; a stale or foreign lease makes this a no-op."""

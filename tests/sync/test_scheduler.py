@@ -197,3 +197,34 @@ def test_a_run_whose_worker_died_is_closed_as_failed_when_the_schedule_runs_agai
     assert dead.outcome == "failed" and dead.finished_at is not None
     assert "worker stopped before this run finished" in dead.error
     assert JobRun.objects.filter(schedule=schedule, outcome="running").count() == 0
+
+
+@pytest.mark.django_db
+def test_housekeeping_deletes_old_runs_and_expired_webhook_ids_and_keeps_the_rest(hub, settings):
+    from sync.models import WebhookEvent
+    from sync.services import records_prune
+
+    settings.JOB_RUN_RETENTION_DAYS = 30
+    settings.WEBHOOK_MAX_AGE_SECONDS = 3600
+    now = timezone.now()
+    schedule = hub.schedule("download")
+    for age in (timedelta(days=31), timedelta(days=29)):
+        JobRun.objects.create(
+            account_id=schedule.account_id,
+            merchant_id=schedule.merchant_id,
+            cart_id=schedule.cart_id,
+            schedule=schedule,
+            flow=schedule.flow,
+            started_at=now - age,
+            outcome="ok",
+        )
+    for n, age in enumerate((timedelta(hours=3), timedelta(hours=1))):
+        WebhookEvent.objects.create(
+            account_id=hub.cart.account_id, cart=hub.cart, event_id=f"e{n}", received_at=now - age
+        )
+
+    deleted = records_prune(now=now)
+
+    assert deleted == {"job_runs": 1, "webhook_events": 1}
+    assert [r.started_at for r in JobRun.objects.all()] == [now - timedelta(days=29)]
+    assert list(WebhookEvent.objects.values_list("event_id", flat=True)) == ["e1"]
