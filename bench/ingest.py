@@ -1,19 +1,19 @@
 """Ingest: orders per second through the real download flow from the Shopify emulator.
 
-Baseline, same run: fetching the same pages raw (requests, no mapping) plus a COPY of the same
-rows into PostgreSQL (or executemany into SQLite). Run as a module; prints one JSON line.
+The shop runs in its own process (`bench.shop`: 250 orders a page, no rate limit, 3 lines an
+order on average). The flow runs first, in this process as a worker runs it, so the peak RSS
+printed is the flow's own (Django set-up included). Baseline, same run, afterwards: fetching
+the same pages raw (requests, no mapping) plus a COPY of the same rows into PostgreSQL (or
+executemany into SQLite). Run as a module; prints one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
-import subprocess
-import sys
 from typing import Any
 
-from bench.common import ROOT, peak_rss_mb, setup_django, timed
+from bench.common import peak_rss_mb, setup_django, timed
 
 
 def main() -> None:
@@ -22,17 +22,17 @@ def main() -> None:
     args = parser.parse_args()
     database = setup_django(fresh=True)
 
+    from bench import processes
     from sandbox.shopify import ShopifyEmulator
 
     # The shop runs in its own process, as a real one would: it must not share our GIL.
     defaults = ShopifyEmulator()
     with timed() as generation:
-        shop_process, base = start_shop(args.orders)
+        shop_process, base = processes.shop(args.orders)
     try:
         measure(args.orders, database, base, defaults, generation["seconds"])
     finally:
-        shop_process.terminate()
-        shop_process.wait(10)
+        processes.stop(shop_process)
 
 
 def measure(orders: int, database: str, base: str, defaults: Any, generation: float) -> None:
@@ -66,6 +66,13 @@ def measure(orders: int, database: str, base: str, defaults: Any, generation: fl
         },
     )
 
+    # The real flow, as a worker runs it; first, so the peak RSS is its own.
+    schedule = Schedule.objects.get(cart=cart, flow="download")
+    with timed() as flow:
+        run = schedule_run_once(schedule)
+    flow_rss = peak_rss_mb()
+    stored = Order.objects.filter(cart=cart).count()
+
     # Baseline 1: the raw pages.
     pages = []
     with timed() as fetch:
@@ -89,11 +96,6 @@ def measure(orders: int, database: str, base: str, defaults: Any, generation: fl
     with timed() as copy:
         _bulk_write(rows, lines)
 
-    # The real flow, as a worker runs it.
-    schedule = Schedule.objects.get(cart=cart, flow="download")
-    with timed() as flow:
-        run = schedule_run_once(schedule)
-    stored = Order.objects.filter(cart=cart).count()
     print(
         json.dumps(
             {
@@ -113,37 +115,13 @@ def measure(orders: int, database: str, base: str, defaults: Any, generation: fl
                     flow["seconds"] / (fetch["seconds"] + copy["seconds"]), 2
                 ),
                 "emulator_generation_seconds": round(generation, 2),
-                "peak_rss_mb": round(peak_rss_mb(), 1),
+                "peak_rss_mb": round(flow_rss, 1),
+                "lines_per_order": round(
+                    sum(len(o["line_items"]) for page in pages for o in page) / max(fetched, 1), 2
+                ),
             }
         )
     )
-
-
-def start_shop(orders: int) -> tuple[subprocess.Popen[str], str]:
-    """Start the Shopify emulator process with `orders` orders; return it and its URL."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sandbox",
-            "shopify",
-            "--orders",
-            str(orders),
-            "--seed",
-            "1",
-            "--no-rate-limit",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    for _ in range(100):
-        line = process.stdout.readline()
-        if match := re.search(r"at (http://\S+)", line):
-            return process, match.group(1)
-    process.terminate()
-    raise RuntimeError("the Shopify emulator did not start")
 
 
 def _bulk_write(rows: list[tuple[str, str, str]], lines: list[tuple[str, str, int]]) -> None:

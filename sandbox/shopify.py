@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import copy
+import gc
 import hashlib
 import hmac
 import json
@@ -187,7 +189,10 @@ class ShopifyEmulator(Emulator):
         self.bucket = LeakyBucket(bucket_capacity, leak_per_second, self.clock)
         self.tz = timezone(utc_offset)
         self.orders: dict[int, dict[str, Any]] = {}
+        self._orders_by_id: _Matches | None = None
         self.fulfillment_orders: dict[int, dict[str, Any]] = {}
+        # Order id -> its fulfillment order ids, so per-order lookups stay O(1) at any size.
+        self._fo_ids_by_order: dict[int, list[int]] = {}
         self.fulfillments: dict[int, dict[str, Any]] = {}
         self.products: dict[int, dict[str, Any]] = {}
         self.variants: dict[int, dict[str, Any]] = {}
@@ -214,7 +219,7 @@ class ShopifyEmulator(Emulator):
         with self.lock:
             order = self._build_order(spec)
             order.update(fields)
-            payload = copy.deepcopy(order)
+            payload = _clone(order)
         if notify:
             self._deliver([("orders/create", payload)])
         return payload
@@ -222,7 +227,14 @@ class ShopifyEmulator(Emulator):
     def generate_orders(self, count: int, seed: int = 0) -> list[dict[str, Any]]:
         """Add `count` deterministic seed orders without firing webhooks; return copies."""
         specs = seed_data.order_specs(count, seed, self.clock.now())
-        return [self.add_order(spec, notify=False) for spec in specs]
+        # The orders hold no cycles; collecting while the heap grows would make this quadratic.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return [self.add_order(spec, notify=False) for spec in specs]
+        finally:
+            if collecting:
+                gc.enable()
 
     def update_order(self, order_id: int, **fields: Any) -> dict[str, Any]:
         """Change top-level order fields, bump `updated_at` and fire `orders/updated`."""
@@ -230,7 +242,7 @@ class ShopifyEmulator(Emulator):
             order = self.orders[order_id]
             order.update(fields)
             order["updated_at"] = self._iso(self.clock.now())
-            payload = copy.deepcopy(order)
+            payload = _clone(order)
         self._deliver([("orders/updated", payload)])
         return payload
 
@@ -239,30 +251,26 @@ class ShopifyEmulator(Emulator):
         with self.lock:
             order = self.orders[order_id]
             self._cancel(order, self.clock.now(), reason)
-            payload = copy.deepcopy(order)
+            payload = _clone(order)
         self._deliver([("orders/cancelled", payload), ("orders/updated", payload)])
         return payload
 
     def order(self, order_id: int) -> dict[str, Any]:
         """Return a copy of one order as the API would show it."""
         with self.lock:
-            return copy.deepcopy(self.orders[order_id])
+            return _clone(self.orders[order_id])
 
     def fulfillment_orders_of(self, order_id: int) -> list[dict[str, Any]]:
         """Return copies of an order's fulfillment orders."""
         with self.lock:
-            return [
-                copy.deepcopy(fo)
-                for fo in self.fulfillment_orders.values()
-                if fo["order_id"] == order_id
-            ]
+            return [_clone(fo) for fo in self._fos_of(order_id)]
 
     def variant_by_sku(self, sku: str) -> dict[str, Any]:
         """Return a copy of the variant with `sku`; KeyError when there is none."""
         with self.lock:
             for variant in self.variants.values():
                 if variant["sku"] == sku:
-                    return copy.deepcopy(variant)
+                    return _clone(variant)
         raise KeyError(sku)
 
     def available(self, inventory_item_id: int, location_id: int) -> int:
@@ -274,7 +282,7 @@ class ShopifyEmulator(Emulator):
         """Register a webhook subscription, as `POST webhooks.json` would."""
         with self.lock:
             webhook = self._new_webhook(topic, address)
-            return copy.deepcopy(webhook)
+            return _clone(webhook)
 
     def send_webhook(
         self, topic: str, payload: Any, address: str | None = None
@@ -391,9 +399,10 @@ class ShopifyEmulator(Emulator):
         filters = {name: request.arg(name) or "" for name in ORDER_FILTERS if name in request.query}
         with self.lock:
             matching = self._matching_orders(filters)
-        if isinstance(matching, Response):
-            return matching
-        return json_response({"count": len(matching)})
+            if isinstance(matching, Response):
+                return matching
+            count = len(matching)
+        return json_response({"count": count})
 
     def _get_order(self, request: Request) -> Response:
         denied = self._require("read_orders")
@@ -413,8 +422,8 @@ class ShopifyEmulator(Emulator):
         with self.lock:
             if self._visible_order(order_id) is None:
                 return self._not_found()
-            fos = [fo for fo in self.fulfillment_orders.values() if fo["order_id"] == order_id]
-            return json_response({"fulfillment_orders": copy.deepcopy(fos)})
+            fos = self._fos_of(order_id)
+            return json_response({"fulfillment_orders": _clone(fos)})
 
     def _get_fo(self, request: Request) -> Response:
         denied = self._require("read_merchant_managed_fulfillment_orders")
@@ -424,7 +433,7 @@ class ShopifyEmulator(Emulator):
             fo = self.fulfillment_orders.get(int(request.params["id"]))
             if fo is None:
                 return self._not_found()
-            return json_response({"fulfillment_order": copy.deepcopy(fo)})
+            return json_response({"fulfillment_order": _clone(fo)})
 
     def _get_order_fulfillments(self, request: Request) -> Response:
         denied = self._require("read_orders")
@@ -435,7 +444,7 @@ class ShopifyEmulator(Emulator):
             if self._visible_order(order_id) is None:
                 return self._not_found()
             found = [f for f in self.fulfillments.values() if f["order_id"] == order_id]
-            return json_response({"fulfillments": copy.deepcopy(found)})
+            return json_response({"fulfillments": _clone(found)})
 
     def _legacy_fulfillment(self, request: Request) -> Response:
         # Removed in API 2022-04; clients must go through fulfillment orders.
@@ -462,7 +471,7 @@ class ShopifyEmulator(Emulator):
                 fulfillment, events = self._fulfill(groups, tracking, self.clock.now())
             except FulfillmentError as error:
                 return json_response({"errors": error.messages}, 422)
-            payload = copy.deepcopy(fulfillment)
+            payload = _clone(fulfillment)
         self._deliver(events)
         return json_response({"fulfillment": payload})
 
@@ -485,8 +494,8 @@ class ShopifyEmulator(Emulator):
             order = self.orders[fulfillment["order_id"]]
             _replace_fulfillment(order, fulfillment)
             order["updated_at"] = self._iso(now)
-            payload = copy.deepcopy(fulfillment)
-            order_payload = copy.deepcopy(order)
+            payload = _clone(fulfillment)
+            order_payload = _clone(order)
         self._deliver([("fulfillments/update", payload), ("orders/updated", order_payload)])
         return json_response({"fulfillment": payload})
 
@@ -531,7 +540,7 @@ class ShopifyEmulator(Emulator):
         if denied:
             return denied
         with self.lock:
-            return json_response({"locations": copy.deepcopy(list(self.locations.values()))})
+            return json_response({"locations": _clone(list(self.locations.values()))})
 
     def _get_inventory_levels(self, request: Request) -> Response:
         denied = self._require("read_inventory")
@@ -610,14 +619,14 @@ class ShopifyEmulator(Emulator):
                 if request.arg("topic") in (None, w["topic"])
                 and request.arg("address") in (None, w["address"])
             ]
-            return json_response({"webhooks": copy.deepcopy(found)})
+            return json_response({"webhooks": _clone(found)})
 
     def _get_webhook(self, request: Request) -> Response:
         with self.lock:
             webhook = self.webhooks.get(int(request.params["id"]))
             if webhook is None:
                 return self._not_found()
-            return json_response({"webhook": copy.deepcopy(webhook)})
+            return json_response({"webhook": _clone(webhook)})
 
     def _post_webhook(self, request: Request) -> Response:
         body = request.body if isinstance(request.body, dict) else {}
@@ -633,7 +642,7 @@ class ShopifyEmulator(Emulator):
             if address in self._addresses(topic):
                 return _field_errors(422, address="for this topic has already been taken")
             webhook = self._new_webhook(topic, address)
-            return json_response({"webhook": copy.deepcopy(webhook)}, 201)
+            return json_response({"webhook": _clone(webhook)}, 201)
 
     def _delete_webhook(self, request: Request) -> Response:
         with self.lock:
@@ -648,7 +657,7 @@ class ShopifyEmulator(Emulator):
         request: Request,
         resource: str,
         filter_names: tuple[str, ...],
-        matching: Callable[[dict[str, str]], list[dict[str, Any]] | Response],
+        matching: Callable[[dict[str, str]], _Matches | list[dict[str, Any]] | Response],
     ) -> Response:
         """List `resource` sorted by id with Shopify's cursor paging in a `Link` header."""
         limit_text = request.arg("limit", "50") or "50"
@@ -679,8 +688,10 @@ class ShopifyEmulator(Emulator):
                 return found
             page, has_previous, has_next = _slice(found, direction, anchor, limit)
             fields = request.arg("fields")
-            render = self._render_product if resource == "products" else copy.deepcopy
-            items = [_project(render(item), fields) for item in page]
+            render = self._render_product if resource == "products" else _as_is
+            items = [_project(render(item), fields) if fields else render(item) for item in page]
+            # Serialised under the lock, so the live orders need no copy first.
+            response = json_response({resource: items})
         links = []
         base = f"/admin/api/{request.params['version']}/{resource}.json"
         for rel, flag, direction_, item in (
@@ -695,10 +706,11 @@ class ShopifyEmulator(Emulator):
                 if fields:
                     query["fields"] = fields
                 links.append(f'<{self.url(base)}?{urlencode(query)}>; rel="{rel}"')
-        headers = {"Link": ", ".join(links)} if links else {}
-        return json_response({resource: items}, headers=headers)
+        if links:
+            response.headers["Link"] = ", ".join(links)
+        return response
 
-    def _matching_orders(self, filters: dict[str, str]) -> list[dict[str, Any]] | Response:
+    def _matching_orders(self, filters: dict[str, str]) -> _Matches | Response:
         status = filters.get("status") or "open"
         status_checks: dict[str, Callable[[dict[str, Any]], bool]] = {
             "open": lambda o: o["closed_at"] is None and o["cancelled_at"] is None,
@@ -735,9 +747,11 @@ class ShopifyEmulator(Emulator):
         except ValueError as error:
             name = str(error)
             return _field_errors(400, **{name: "is invalid"})
-        visible = [o for o in self.orders.values() if self._within_history(o)]
-        return sorted(
-            (o for o in visible if all(check(o) for check in checks)), key=lambda o: o["id"]
+        if self._orders_by_id is None or len(self._orders_by_id.items) != len(self.orders):
+            # Orders are only ever added, so the sorted list is rebuilt when the count changes.
+            self._orders_by_id = _Matches(sorted(self.orders.values(), key=lambda o: o["id"]))
+        return self._orders_by_id.filtered(
+            lambda o: self._within_history(o) and all(check(o) for check in checks)
         )
 
     def _matching_products(self, filters: dict[str, str]) -> list[dict[str, Any]] | Response:
@@ -773,6 +787,10 @@ class ShopifyEmulator(Emulator):
         return order if order is not None and self._within_history(order) else None
 
     # -- building state ----------------------------------------------------------------------
+
+    def _fos_of(self, order_id: int) -> list[dict[str, Any]]:
+        """Return the fulfillment orders of one order, oldest first."""
+        return [self.fulfillment_orders[i] for i in self._fo_ids_by_order.get(order_id, ())]
 
     def _next_id(self, kind: str, start: int) -> int:
         value = self._ids.get(kind, start)
@@ -856,14 +874,14 @@ class ShopifyEmulator(Emulator):
             }
 
     def _render_product(self, product: dict[str, Any]) -> dict[str, Any]:
-        rendered = {k: copy.deepcopy(v) for k, v in product.items() if k != "variant_ids"}
+        rendered = {k: _clone(v) for k, v in product.items() if k != "variant_ids"}
         rendered["variants"] = [
             self._render_variant(self.variants[v]) for v in product["variant_ids"]
         ]
         return rendered
 
     def _render_variant(self, variant: dict[str, Any]) -> dict[str, Any]:
-        rendered = copy.deepcopy(variant)
+        rendered = _clone(variant)
         rendered["inventory_quantity"] = sum(
             amount
             for (item, _), amount in self.inventory.items()
@@ -1050,6 +1068,7 @@ class ShopifyEmulator(Emulator):
             by_location.setdefault(location_ids[index % len(location_ids)], []).append(line)
         for location_id, lines in by_location.items():
             fo_id = self._next_id("fo", FO_ID_START)
+            self._fo_ids_by_order.setdefault(order["id"], []).append(fo_id)
             location = self.locations[location_id]
             self.fulfillment_orders[fo_id] = {
                 "id": fo_id,
@@ -1059,7 +1078,7 @@ class ShopifyEmulator(Emulator):
                 "request_status": "unsubmitted",
                 "status": "open",
                 "supported_actions": ["create_fulfillment", "hold", "move"],
-                "destination": copy.deepcopy(order.get("shipping_address")),
+                "destination": _clone(order.get("shipping_address")),
                 "line_items": [
                     {
                         "id": self._next_id("fo_line", FO_LINE_ID_START),
@@ -1111,7 +1130,7 @@ class ShopifyEmulator(Emulator):
             }
             self._refund(order, {k: v for k, v in refunds.items() if v}, later)
         elif spec.outcome == "fulfilled":
-            fos = [fo for fo in self.fulfillment_orders.values() if fo["order_id"] == order["id"]]
+            fos = self._fos_of(order["id"])
             for number, fo in enumerate(fos):
                 tracking = {
                     "company": "UPS",
@@ -1130,8 +1149,8 @@ class ShopifyEmulator(Emulator):
         for line in order["line_items"]:
             line["current_quantity"] = 0
             line["fulfillable_quantity"] = 0
-        for fo in self.fulfillment_orders.values():
-            if fo["order_id"] == order["id"] and fo["status"] in ("open", "in_progress"):
+        for fo in self._fos_of(order["id"]):
+            if fo["status"] in ("open", "in_progress"):
                 fo["status"] = "closed"
                 fo["supported_actions"] = []
                 for fo_line in fo["line_items"]:
@@ -1147,7 +1166,7 @@ class ShopifyEmulator(Emulator):
                 continue
             line["current_quantity"] -= quantity
             line["fulfillable_quantity"] = max(line["fulfillable_quantity"] - quantity, 0)
-            for fo in self.fulfillment_orders.values():
+            for fo in self._fos_of(order["id"]):
                 for fo_line in fo["line_items"]:
                     if fo_line["line_item_id"] == line["id"]:
                         fo_line["fulfillable_quantity"] = line["fulfillable_quantity"]
@@ -1161,10 +1180,8 @@ class ShopifyEmulator(Emulator):
                     "subtotal": f"{Decimal(line['price']) * quantity:.2f}",
                 }
             )
-        for fo in self.fulfillment_orders.values():
-            if fo["order_id"] == order["id"] and not any(
-                fo_line["fulfillable_quantity"] for fo_line in fo["line_items"]
-            ):
+        for fo in self._fos_of(order["id"]):
+            if not any(fo_line["fulfillable_quantity"] for fo_line in fo["line_items"]):
                 fo["status"] = "closed"
                 fo["supported_actions"] = []
         remaining = sum(line["current_quantity"] for line in order["line_items"])
@@ -1233,7 +1250,7 @@ class ShopifyEmulator(Emulator):
                 else "closed"
             )
             fo["updated_at"] = self._iso(at)
-            fulfilled_lines.append({**copy.deepcopy(line), "quantity": quantity})
+            fulfilled_lines.append({**_clone(line), "quantity": quantity})
         remaining = sum(line["fulfillable_quantity"] for line in order["line_items"])
         order["fulfillment_status"] = "partial" if remaining else "fulfilled"
         order["updated_at"] = self._iso(at)
@@ -1254,11 +1271,11 @@ class ShopifyEmulator(Emulator):
         }
         _apply_tracking(fulfillment, tracking)
         self.fulfillments[fulfillment_id] = fulfillment
-        order["fulfillments"].append(copy.deepcopy(fulfillment))
+        order["fulfillments"].append(_clone(fulfillment))
         order_topic = "orders/fulfilled" if not remaining else "orders/partially_fulfilled"
-        order_payload = copy.deepcopy(order)
+        order_payload = _clone(order)
         events: list[tuple[str, Any]] = [
-            ("fulfillments/create", copy.deepcopy(fulfillment)),
+            ("fulfillments/create", _clone(fulfillment)),
             (order_topic, order_payload),
             ("orders/updated", order_payload),
         ]
@@ -1340,8 +1357,7 @@ def _apply_tracking(fulfillment: dict[str, Any], tracking: dict[str, Any]) -> No
 
 def _replace_fulfillment(order: dict[str, Any], fulfillment: dict[str, Any]) -> None:
     order["fulfillments"] = [
-        copy.deepcopy(fulfillment) if f["id"] == fulfillment["id"] else f
-        for f in order["fulfillments"]
+        _clone(fulfillment) if f["id"] == fulfillment["id"] else f for f in order["fulfillments"]
     ]
 
 
@@ -1362,10 +1378,59 @@ def _id_checks(filters: dict[str, str]) -> list[Callable[[dict[str, Any]], bool]
     return checks
 
 
+class _Matches:
+    """Items sorted by id and a filter applied lazily, so a page costs its size, not the shop's."""
+
+    def __init__(
+        self,
+        items: list[dict[str, Any]],
+        keep: Callable[[dict[str, Any]], bool] = lambda item: True,
+        ids: list[int] | None = None,
+    ) -> None:
+        self.items = items
+        self.keep = keep
+        self.ids = [item["id"] for item in items] if ids is None else ids
+
+    def __len__(self) -> int:
+        return sum(1 for item in self.items if self.keep(item))
+
+    def filtered(self, keep: Callable[[dict[str, Any]], bool]) -> _Matches:
+        """Return the same sorted items with `keep` as their filter."""
+        return _Matches(self.items, keep, self.ids)
+
+    def first(self, start: int, stop: int, step: int, count: int) -> list[dict[str, Any]]:
+        """Return up to `count` kept items walking indexes from `start` towards `stop`."""
+        found: list[dict[str, Any]] = []
+        for index in range(start, stop, step):
+            item = self.items[index]
+            if self.keep(item):
+                found.append(item)
+                if len(found) == count:
+                    break
+        return found
+
+
+def _as_is(item: dict[str, Any]) -> dict[str, Any]:
+    return item
+
+
 def _slice(
-    items: list[dict[str, Any]], direction: str, anchor: int | None, limit: int
+    items: list[dict[str, Any]] | _Matches, direction: str, anchor: int | None, limit: int
 ) -> tuple[list[dict[str, Any]], bool, bool]:
     """Return (page, has_previous, has_next) for a cursor position."""
+    if isinstance(items, _Matches):
+        size = len(items.ids)
+        if anchor is None:
+            rest = items.first(0, size, 1, limit + 1)
+            return rest[:limit], False, len(rest) > limit
+        if direction == "next":
+            start = bisect.bisect_right(items.ids, anchor)
+            rest = items.first(start, size, 1, limit + 1)
+            return rest[:limit], bool(items.first(start - 1, -1, -1, 1)), len(rest) > limit
+        start = bisect.bisect_left(items.ids, anchor)
+        before = items.first(start - 1, -1, -1, limit + 1)
+        page = before[:limit][::-1]
+        return page, len(before) > limit, bool(items.first(start, size, 1, 1))
     if anchor is None:
         return items[:limit], False, len(items) > limit
     if direction == "next":
@@ -1391,12 +1456,24 @@ def _decode_cursor(text: str, resource: str) -> tuple[dict[str, str], str, int] 
         return None
 
 
+def _clone(value: Any) -> Any:
+    """Return a deep copy of JSON-shaped `value`, several times faster than copy.deepcopy."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _clone(item) for key, item in value.items()}
+    if kind is list:
+        return [_clone(item) for item in value]
+    if value is None or kind in (str, int, float, bool):
+        return value
+    return copy.deepcopy(value)
+
+
 def _project(item: dict[str, Any], fields: str | None) -> dict[str, Any]:
     """Keep only the comma-separated `fields` of `item` (all when None)."""
     if not fields:
-        return copy.deepcopy(item)
+        return _clone(item)
     wanted = {name.strip() for name in fields.split(",")}
-    return {key: copy.deepcopy(value) for key, value in item.items() if key in wanted}
+    return {key: _clone(value) for key, value in item.items() if key in wanted}
 
 
 def _field_errors(status: int, /, **messages: str) -> Response:
