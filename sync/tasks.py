@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import time
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 
 from cartrover.adapters import AdapterError, TransientError
@@ -16,11 +19,20 @@ log = logging.getLogger(__name__)
 
 @shared_task(ignore_result=True)
 def tick_task() -> int:
-    """Claim due schedules and enqueue one run per claimed row; return how many."""
-    ids, token = scheduler.schedules_claim()
-    # Sent once the leases are committed, so a fast worker never finds its lease missing.
-    transaction.on_commit(lambda: schedules_enqueue(ids, token))
-    return len(ids)
+    """Claim due schedules and enqueue one run per claimed row; return how many.
+
+    A full claim is followed by another, for most of one tick interval, so a backlog larger
+    than SYNC_CLAIM_LIMIT is handed out now rather than one limit per tick.
+    """
+    deadline = time.monotonic() + settings.SYNC_TICK_SECONDS * 0.8
+    total = 0
+    while True:
+        ids, token = scheduler.schedules_claim()
+        # Sent once the leases are committed, so a fast worker never finds its lease missing.
+        transaction.on_commit(functools.partial(schedules_enqueue, ids, token))
+        total += len(ids)
+        if len(ids) < settings.SYNC_CLAIM_LIMIT or time.monotonic() >= deadline:
+            return total
 
 
 def schedules_enqueue(ids: list[int], token: str) -> None:

@@ -6,7 +6,6 @@ import pytest
 from django.utils import timezone
 
 from orders.models import Order, Shipment
-from sandbox.clock import ManualClock
 from sync.models import Alert, Schedule
 from sync.scheduler import schedule_run_once
 from tests.reliability.world import assert_exactly_once, socket_hub
@@ -16,9 +15,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def hub(world, settings):
-    settings.ALLOW_PRIVATE_NETWORK_TARGETS = True
-    hub = socket_hub(world, clock=ManualClock(timezone.now()))
+def hub(world, clock):
+    hub = socket_hub(world, clock=clock)
     yield hub
     hub.stop()
 

@@ -38,9 +38,6 @@ RESET_EVERY_SECONDS = 0.4
 
 @pytest.fixture
 def hub(world, settings):
-    settings.ALLOW_PRIVATE_NETWORK_TARGETS = True
-    world.merchant_b.active = False
-    world.merchant_b.save()
     hub = socket_hub(world)
     yield hub
     hub.stop()

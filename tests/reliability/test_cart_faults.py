@@ -18,7 +18,6 @@ from django.utils import timezone
 
 from carts.models import CartConnection
 from orders.models import Order, OrderStatus, Shipment
-from sandbox.clock import ManualClock
 from sync.flows import Flow
 from sync.models import Alert, JobRun, Outcome, Schedule
 from sync.scheduler import schedule_run_now
@@ -32,29 +31,10 @@ DOWN = 10**6  # requests the shop fails: more than any outage here makes
 
 
 @pytest.fixture
-def world_a(world, settings):
-    """Return the test account with only merchant A trading (B would only add runs)."""
-    settings.ALLOW_PRIVATE_NETWORK_TARGETS = True
-    world.merchant_b.active = False
-    world.merchant_b.save()
-    return world
-
-
-@pytest.fixture
-def clock():
-    return ManualClock(timezone.now().replace(microsecond=0))
-
-
-@pytest.fixture
-def hub(world_a, clock):
+def hub(world, clock):
     """Start the socket hub in test time; only download and delivery run (those at stake)."""
-    hub = socket_hub(world_a, clock=clock)
-    merchant = hub.cart.merchant
-    merchant.delivery_interval = 60
-    merchant.ship_confirm_interval = merchant.inventory_interval = 0
-    merchant.save()
-    hub.cart.shipment_upload_interval = 0
-    hub.cart.save()
+    hub = socket_hub(world, clock=clock)
+    hub.download_and_delivery_only()
     clock.set(timezone.now())  # the schedules just made are due
     yield hub
     hub.stop()
@@ -98,9 +78,9 @@ def run_until(schedule: Schedule, outcome: str, *, rounds: int = 10) -> list[Job
 
 
 @pytest.fixture
-def live_hub(world_a):
+def live_hub(world):
     """Start the socket hub in real time, with a shop asking for 1.5 s when it throttles."""
-    hub = socket_hub(world_a, shop_options={"retry_after": RETRY_AFTER})
+    hub = socket_hub(world, shop_options={"retry_after": RETRY_AFTER})
     CartConnection.objects.filter(pk=hub.cart.pk).update(inventory_upload_interval=0)
     yield hub
     hub.stop()

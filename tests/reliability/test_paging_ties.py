@@ -12,7 +12,6 @@ import pytest
 from django.utils import timezone
 
 from orders.models import Order, OrderStatus
-from sandbox.clock import ManualClock
 from sandbox.server import Request, Response
 from sandbox.shopify import ShopifyEmulator
 from sync.flows import Flow
@@ -54,24 +53,12 @@ class ShopEditedMidDownload(ShopifyEmulator):
 
 
 @pytest.fixture
-def clock():
-    return ManualClock(timezone.now().replace(microsecond=0))
-
-
-@pytest.fixture
 def hub(world, settings, clock):
-    settings.ALLOW_PRIVATE_NETWORK_TARGETS = True
-    world.merchant_b.active = False
-    world.merchant_b.save()
     hub = socket_hub(world, clock=clock, shop_class=ShopEditedMidDownload)
-    merchant = hub.cart.merchant
+    hub.download_and_delivery_only()
     # Delivery keeps to its hourly schedule, so the next download comes before it.
-    merchant.deliver_on_download = False
-    merchant.delivery_interval = 60
-    merchant.ship_confirm_interval = merchant.inventory_interval = 0
-    merchant.save()
-    hub.cart.shipment_upload_interval = 0
-    hub.cart.save()
+    hub.cart.merchant.deliver_on_download = False
+    hub.cart.merchant.save()
     clock.set(timezone.now())
     tick(clock.now())  # the first runs, of an empty shop; the next delivery is an hour away
     yield hub

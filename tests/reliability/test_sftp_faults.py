@@ -81,11 +81,8 @@ class SftpHub:
 
 @pytest.fixture
 def hub(world, settings, tmp_path) -> Iterator[SftpHub]:
-    settings.ALLOW_PRIVATE_NETWORK_TARGETS = True
     # Retry a failed delivery at the next run instead of an hour later.
     settings.DELIVERY_RETRY_MINUTES = 0
-    world.merchant_b.active = False
-    world.merchant_b.save()
     server = SftpEmulator(tmp_path / "sftp")
     server.add_user(USER, password=PASSWORD, folders=FOLDERS)
     server.start()

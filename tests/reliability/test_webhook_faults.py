@@ -24,23 +24,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 @pytest.fixture
-def clock():
-    return ManualClock(timezone.now().replace(microsecond=0))
-
-
-@pytest.fixture
 def hub(world, settings, clock, live_server):
     """Start the socket hub, subscribe its shop to the hub's intake, tick once quietly."""
-    settings.ALLOW_PRIVATE_NETWORK_TARGETS = True
-    world.merchant_b.active = False
-    world.merchant_b.save()
     hub = socket_hub(world, clock=clock)
-    merchant = hub.cart.merchant
-    merchant.delivery_interval = 60
-    merchant.ship_confirm_interval = merchant.inventory_interval = 0
-    merchant.save()
-    hub.cart.shipment_upload_interval = 0
-    hub.cart.save()
+    hub.download_and_delivery_only()
     address = live_server.url + reverse("cart_webhook", args=[hub.cart.webhook_key])
     for topic in ("orders/create", "orders/updated"):
         hub.shop.subscribe(topic, address)

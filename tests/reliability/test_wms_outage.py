@@ -13,10 +13,8 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.urls import reverse
-from django.utils import timezone
 
 from orders.models import EventKind, Order, OrderStatus
-from sandbox.clock import ManualClock
 from sync.flows import DAILY
 from sync.models import Alert, JobRun, Outcome
 from tests.reliability.world import assert_exactly_once, socket_hub, travel
@@ -28,16 +26,7 @@ DOWN = 10**6  # requests the warehouse fails: more than any outage here makes
 
 
 @pytest.fixture
-def clock():
-    return ManualClock(timezone.now().replace(microsecond=0))
-
-
-@pytest.fixture
 def hub(world, settings, clock):
-    settings.ALLOW_PRIVATE_NETWORK_TARGETS = True
-    # Only merchant A trades here; merchant B would only add runs without orders.
-    world.merchant_b.active = False
-    world.merchant_b.save()
     hub = socket_hub(world, clock=clock)
     yield hub
     hub.stop()

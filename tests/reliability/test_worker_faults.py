@@ -37,10 +37,6 @@ DEADLINE = 90.0
 
 @pytest.fixture
 def hub(world, settings):
-    settings.ALLOW_PRIVATE_NETWORK_TARGETS = True
-    # Only merchant A is connected to the emulators; B's schedules would only add noise.
-    world.merchant_b.active = False
-    world.merchant_b.save()
     hub = socket_hub(world)
     yield hub
     hub.stop()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.utils import timezone
 
-from sandbox.clock import ManualClock
 from sync.models import Schedule
 from sync.scheduler import schedule_run_once
 from tests.reliability.world import assert_exactly_once, exactly_once_problems, socket_hub
@@ -14,9 +12,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def hub(world, settings):
-    settings.ALLOW_PRIVATE_NETWORK_TARGETS = True
-    hub = socket_hub(world, clock=ManualClock(timezone.now()))
+def hub(world, clock):
+    hub = socket_hub(world, clock=clock)
     yield hub
     hub.stop()
 

@@ -69,6 +69,15 @@ class SocketHub:
             taken.append(self.shop.add_order(spec, notify=notify))
         return taken
 
+    def download_and_delivery_only(self, *, delivery_interval: int = 60) -> None:
+        """Turn off every flow but the cart's download and the merchant's delivery."""
+        merchant = self.cart.merchant
+        merchant.delivery_interval = delivery_interval
+        merchant.ship_confirm_interval = merchant.inventory_interval = 0
+        merchant.save()
+        self.cart.shipment_upload_interval = 0
+        self.cart.save()
+
     def ship_everything(self) -> list[str]:
         """Ship every open order at the warehouse (one package each); return the trackings."""
         with self.warehouse.lock:
@@ -91,8 +100,11 @@ def socket_hub(
 ) -> SocketHub:
     """Start the emulators and connect `world.merchant_a` to them; the caller stops them.
 
+    Merchant B is deactivated: nothing of it is connected, so its runs would only add noise.
     `shop_class` may be a ShopifyEmulator subclass that does something on purpose.
     """
+    world.merchant_b.active = False
+    world.merchant_b.save()
     shop = shop_class(clock=clock, **{"rate_limit": False, **(shop_options or {})})
     warehouse = ExtensivEmulator(clock=clock)
     shop.start()

@@ -228,3 +228,24 @@ def test_housekeeping_deletes_old_runs_and_expired_webhook_ids_and_keeps_the_res
     assert deleted == {"job_runs": 1, "webhook_events": 1}
     assert [r.started_at for r in JobRun.objects.all()] == [now - timedelta(days=29)]
     assert list(WebhookEvent.objects.values_list("event_id", flat=True)) == ["e1"]
+
+
+@pytest.mark.django_db
+def test_a_tick_claims_again_while_claims_come_back_full(
+    hub, settings, django_capture_on_commit_callbacks
+):
+    from sync.tasks import tick_task
+
+    settings.SYNC_CLAIM_LIMIT = 2
+    now = timezone.now()
+    due = Schedule.objects.filter(enabled=True, next_run_at__lte=now).count()
+    assert due > 4
+
+    with django_capture_on_commit_callbacks(execute=False) as sends:
+        claimed = tick_task()
+
+    assert claimed == due
+    assert len(sends) == due // 2 + 1  # full claims, then the one that came back short
+    assert not Schedule.objects.filter(
+        enabled=True, next_run_at__lte=now, lease_until__isnull=True
+    ).exists()
