@@ -693,6 +693,13 @@ def orders_deliver(run: RunContext) -> None:
     if adapter.mode == "pull":
         run.log("The WMS pulls orders itself; nothing to send.")
         return
+    try:
+        _orders_deliver_due(run, adapter, merchant)
+    finally:
+        adapter.close()
+
+
+def _orders_deliver_due(run: RunContext, adapter: Any, merchant: Any) -> None:
     retry_in = timedelta(minutes=settings.DELIVERY_RETRY_MINUTES)
     horizon = timedelta(days=settings.DELIVERY_RETRY_HORIZON_DAYS)
     ref = merchant_ref(merchant)

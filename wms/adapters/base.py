@@ -48,6 +48,9 @@ class WmsAdapter:
         """Check the credentials and settings; return what was found, or raise."""
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Let go of connections kept open between calls (the flow calls it when done)."""
+
     def deliver_orders(self, merchant: MerchantRef, orders: list[WmsOrder]) -> list[DeliveryResult]:
         """Send a batch of orders; return one result per order, in any order.
 

@@ -78,6 +78,7 @@ FOLDER_SETTINGS = (
 
 class CsvFileWmsAdapter(WmsAdapter):
     kind = "csv_file"
+    _delivery_transport: Transport | None = None
     label = "CSV files (SFTP, FTP, email, folder)"
     mode = "push"
     batch_size = 100
@@ -164,6 +165,11 @@ class CsvFileWmsAdapter(WmsAdapter):
     ]
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._delivery_transport is not None:
+            transport, self._delivery_transport = self._delivery_transport, None
+            transport.close()
 
     def transport(self) -> Transport:
         """Return a new transport for these settings (connected on first use)."""
@@ -267,11 +273,15 @@ class CsvFileWmsAdapter(WmsAdapter):
         name = self.file_name(merchant, good)
         folder = self.folder("orders_folder", merchant)
         archive = self.folder("archive_folder", merchant)
-        transport = self.transport()
+        # The batches of one run share one connection: a new SFTP session per file would
+        # cost more than the file.
+        if self._delivery_transport is None:
+            self._delivery_transport = self.transport()
         try:
-            sent = self._send(transport, folder, archive, name, data)
-        finally:
-            transport.close()
+            sent = self._send(self._delivery_transport, folder, archive, name, data)
+        except Exception:
+            self.close()  # a connection that failed is not reused
+            raise
         self.notes.append(f"{folder}/{name}: {len(good)} order(s) {sent}.")
         return results + [DeliveryResult(o.key, ok=True, reference=name) for o in good]
 
