@@ -97,13 +97,20 @@ class Registry:
     def __init__(self, builtin: dict[str, tuple[str, str]], entry_point_group: str) -> None:
         self.builtin = builtin
         self.entry_point_group = entry_point_group
+        self._kinds: dict[str, tuple[str, str]] | None = None
 
     def kinds(self) -> dict[str, tuple[str, str]]:
-        """Return every kind with its label and dotted path, third-party kinds included."""
-        found = dict(self.builtin)
-        for ep in entry_points(group=self.entry_point_group):
-            found.setdefault(ep.name, (ep.name, ep.value.replace(":", ".")))
-        return found
+        """Return every kind with its label and dotted path, third-party kinds included.
+
+        Installed packages are read once per process (scanning them costs more than a whole
+        idle sync run); a newly installed kind shows after a restart.
+        """
+        if self._kinds is None:
+            found = dict(self.builtin)
+            for ep in entry_points(group=self.entry_point_group):
+                found.setdefault(ep.name, (ep.name, ep.value.replace(":", ".")))
+            self._kinds = found
+        return dict(self._kinds)
 
     def choices(self) -> list[tuple[str, str]]:
         """Return (kind, label) pairs for forms."""
