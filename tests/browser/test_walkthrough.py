@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from playwright.sync_api import expect
 
 from merchants.models import Merchant, User
 from orders.models import Order
@@ -123,10 +124,8 @@ def test_staff_set_up_everything_and_orders_reach_shipped(page, world, tmp_path)
     # Run the download now: the row shows it queued, the worker runs it.
     row = page.locator("tr", has_text="Order download")
     row.locator("text=Run now").click()
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('td[data-field=state]')]"
-        ".some(td => td.textContent.trim() === 'queued')"
-    )
+    # This row, not another flow's: the tick must not run before the download is due.
+    expect(row.locator('[data-field="state"]')).to_have_text("queued")
     tick()
     page.reload()
     shot(page, "cart-detail")
