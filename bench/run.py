@@ -244,7 +244,9 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     path = out / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(list(results.values()), indent=2))
-    print(f"\nAll benchmarks: {time.perf_counter() - started:.0f} s. Saved {path}")
+    print(
+        f"\nAll benchmarks: {time.perf_counter() - started:.0f} s. Saved {path.relative_to(ROOT)}"
+    )
 
 
 if __name__ == "__main__":

@@ -277,6 +277,19 @@ def order_fully_shipped(order: Order, shipments: list[Shipment]) -> bool:
     return True
 
 
+def _alert_canceled_after_delivery(order: Order, message: str) -> None:
+    from sync.alerts import alert_open
+
+    alert_open(
+        account_id=order.account_id,
+        merchant_id=order.merchant_id,
+        cart_id=order.cart_id,
+        kind="canceled_after_delivery",
+        key=f"order:{order.pk}:canceled_after_delivery",
+        message=message,
+    )
+
+
 def order_cancel(order: Order, *, message: str = "Canceled in the cart.") -> bool:
     """Cancel an order the cart canceled; after delivery, hold it and say so instead."""
     if _transition(
@@ -289,15 +302,9 @@ def order_cancel(order: Order, *, message: str = "Canceled in the cart.") -> boo
     ):
         if order.delivery_attempts:
             # A delivery whose answer was lost may have reached the WMS all the same.
-            from sync.alerts import alert_open
-
-            alert_open(
-                account_id=order.account_id,
-                merchant_id=order.merchant_id,
-                cart_id=order.cart_id,
-                kind="canceled_after_delivery",
-                key=f"order:{order.pk}:canceled_after_delivery",
-                message=f"Order {order} was canceled in the cart after {order.delivery_attempts} "
+            _alert_canceled_after_delivery(
+                order,
+                f"Order {order} was canceled in the cart after {order.delivery_attempts} "
                 "delivery attempt(s) whose answer never came: check the WMS and cancel it "
                 "there if it arrived.",
             )
@@ -311,15 +318,9 @@ def order_cancel(order: Order, *, message: str = "Canceled in the cart.") -> boo
             EventKind.CANCELED,
             "Canceled in the cart after it reached the WMS: cancel it in the WMS.",
         )
-        from sync.alerts import alert_open
-
-        alert_open(
-            account_id=order.account_id,
-            merchant_id=order.merchant_id,
-            cart_id=order.cart_id,
-            kind="canceled_after_delivery",
-            key=f"order:{order.pk}:canceled_after_delivery",
-            message=f"Order {order} was canceled in the cart after it reached the WMS: "
+        _alert_canceled_after_delivery(
+            order,
+            f"Order {order} was canceled in the cart after it reached the WMS: "
             "cancel it in the WMS before it ships.",
         )
         return True
