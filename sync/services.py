@@ -1001,18 +1001,23 @@ def shipments_upload(run: RunContext) -> None:
                 raise
             _shipment_upload_failed(shipment, exc.message, run, retry_in, horizon)
             continue
-        uploaded = Shipment.objects.filter(pk=shipment.pk, upload_state=UploadState.PENDING).update(
-            upload_state=UploadState.UPLOADED, uploaded_at=run.now, last_error=""
-        )
+        # Marked uploaded and the order confirmed together: were the connection lost in
+        # between, the order would stay shipped with nothing left to upload. Lost before the
+        # commit, the next run uploads again, which the cart adapters recognise.
+        with transaction.atomic():
+            uploaded = Shipment.objects.filter(
+                pk=shipment.pk, upload_state=UploadState.PENDING
+            ).update(upload_state=UploadState.UPLOADED, uploaded_at=run.now, last_error="")
+            if uploaded:
+                shipment.upload_state = UploadState.UPLOADED
+                order_services.order_event(
+                    order,
+                    EventKind.TRACKING_UPLOADED,
+                    f"Tracking {shipment.tracking_number} uploaded to the cart.",
+                )
+                order_services.order_confirm_if_complete(order)
         if uploaded:
-            shipment.upload_state = UploadState.UPLOADED
-            order_services.order_event(
-                order,
-                EventKind.TRACKING_UPLOADED,
-                f"Tracking {shipment.tracking_number} uploaded to the cart.",
-            )
             run.count("uploaded")
-            order_services.order_confirm_if_complete(order)
         run.heartbeat()
     tracking_retrying_sync(cart)
 
