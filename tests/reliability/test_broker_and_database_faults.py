@@ -126,6 +126,15 @@ def test_database_connections_cut_during_ticks_lose_and_double_no_order(hub, tmp
         hub.take_orders(6, notify=False)
         processes.beat()
         processes.worker()
+        # Cut only once the worker is up and at work: on a busy machine its start alone can
+        # outlast all the rounds, and then nothing would be cut.
+        wait_for(
+            lambda: JobRun.objects.filter(cart=hub.cart).exists(),
+            timeout=90,
+            what="the worker's first run",
+            between=processes.assert_alive,
+            details=processes.log_tails,
+        )
         cut = 0
         for round_number in range(CONNECTION_RESETS):
             if round_number == CONNECTION_RESETS // 2:
