@@ -16,8 +16,9 @@ from api.models import ApiKey, KeyLevel
 from cartrover.adapters import CartOrder
 from carts.models import CartConnection
 from orders.models import Order
+from sync.flows.context import RunContext
+from sync.ingest import OrderStore
 from sync.models import Schedule
-from sync.services import OrderStore, RunContext
 
 KEY_PREFIX = "ak_"
 LAST_USED_EVERY = timedelta(minutes=1)

@@ -46,9 +46,10 @@ from orders import services as order_services
 from orders.models import HoldReason, InventoryLevel, Order, OrderStatus, ShipMethodMapping
 from orders.selectors import STATUS_GROUPS
 from sync.flows import CART_FLOWS, MERCHANT_FLOWS
+from sync.flows.inventory import inventory_record
+from sync.flows.shipments import order_for_shipment, shipment_record
 from sync.models import Alert, JobRun, Schedule, Trigger
 from sync.scheduler import schedule_run_now
-from sync.services import inventory_record, order_for_shipment, shipment_record
 from wms.models import WmsShipMethod
 
 ERRORS = {

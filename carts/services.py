@@ -5,6 +5,7 @@ from __future__ import annotations
 from carts.adapters import CART_KINDS
 from carts.adapters.base import CartAdapter
 from carts.models import CartConnection
+from sync.health import connection_healthy
 
 
 def cart_adapter(cart: CartConnection) -> CartAdapter:
@@ -21,7 +22,6 @@ def cart_test_connection(cart: CartConnection) -> tuple[bool, str]:
     A passing test marks the connection healthy again and resumes its paused schedules.
     """
     from cartrover.adapters import AdapterError
-    from sync.scheduler import connection_healthy
 
     try:
         message = cart_adapter(cart).test_connection()

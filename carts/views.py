@@ -162,7 +162,7 @@ def schedule_status(request: HttpRequest, tenant: Tenant, pk: int) -> HttpRespon
 def cart_upload(request: HttpRequest, tenant: Tenant, pk: int) -> HttpResponse:
     """Take an order file by hand into a CSV cart, read with the cart's order layout."""
     from carts.adapters.csv_file.adapter import orders_from_upload
-    from sync.services import orders_upload
+    from sync.ingest import orders_upload
     from wms.adapters.csv_file.files import order_layout
     from wms.files.layout import LayoutError
 

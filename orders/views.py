@@ -167,7 +167,7 @@ def holds(request: HttpRequest, tenant: Tenant) -> HttpResponse:
             released = services.ship_method_map(
                 merchant=merchant, cart_code=code, ship_method=method
             )
-            from sync.services import unmapped_sync
+            from sync.ingest import unmapped_sync
 
             unmapped_sync(merchant)
             messages.success(
@@ -198,7 +198,7 @@ def inventory(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     """Stock by SKU and warehouse, and per cart what the next upload would send and why."""
     from carts.models import CartConnection
     from orders.models import InventoryLevel
-    from sync.services import inventory_plan
+    from sync.flows.inventory import inventory_plan
 
     levels = InventoryLevel.objects.visible_to(tenant).select_related("merchant")
     q = request.GET.get("q", "").strip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.core.mail import send_mail
 from django.db import IntegrityError, models, transaction
@@ -86,3 +87,20 @@ def alert_notify(alert: Alert) -> None:
         )
     except Exception:
         log.exception("Could not email alert %s", alert.pk)
+
+
+def rows_alert(merchant: Any, kind: str, failed: list[str], what: str) -> None:
+    """Open an alert naming unreadable rows the WMS sent; resolve it on a clean run."""
+    key = f"merchant:{merchant.pk}:{kind}"
+    if not failed:
+        alert_resolve(key)
+        return
+    shown = "; ".join(failed[:3]) + (f"; and {len(failed) - 3} more" if len(failed) > 3 else "")
+    alert_open(
+        account_id=merchant.account_id,
+        merchant_id=merchant.pk,
+        key=key,
+        kind=kind,
+        message=f"{merchant}: {len(failed)} {what} record(s) from the WMS could not be "
+        f"applied: {shown}. The rest was loaded; see the job log.",
+    )

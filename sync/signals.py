@@ -11,7 +11,7 @@ from django.dispatch import receiver
 
 from carts.models import CartConnection
 from merchants.models import Merchant
-from sync import scheduler
+from sync import health
 from wms.models import WmsConfig
 
 
@@ -19,7 +19,7 @@ from wms.models import WmsConfig
 def _cart_saved(sender: Any, instance: CartConnection, raw: bool = False, **_: Any) -> None:
     if raw:
         return
-    scheduler.schedules_sync_cart(instance)
+    health.schedules_sync_cart(instance)
     if settings.PUBLIC_URL and instance.active and instance.download_interval:
         from sync.tasks import cart_webhooks_register_task
 
@@ -29,10 +29,10 @@ def _cart_saved(sender: Any, instance: CartConnection, raw: bool = False, **_: A
 @receiver(post_save, sender=Merchant)
 def _merchant_saved(sender: Any, instance: Merchant, raw: bool = False, **_: Any) -> None:
     if not raw:
-        scheduler.schedules_sync_merchant(instance)
+        health.schedules_sync_merchant(instance)
 
 
 @receiver(post_save, sender=WmsConfig)
 def _wms_saved(sender: Any, instance: WmsConfig, raw: bool = False, **_: Any) -> None:
     if not raw:
-        scheduler.schedules_sync_account(instance.account_id)
+        health.schedules_sync_account(instance.account_id)

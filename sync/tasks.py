@@ -55,7 +55,7 @@ def schedules_enqueue(ids: list[int], token: str) -> None:
 @shared_task(ignore_result=True)
 def housekeeping_task() -> dict[str, int]:
     """Delete records past their retention (old job runs, expired webhook ids)."""
-    from sync.services import records_prune
+    from sync.housekeeping import records_prune
 
     deleted = records_prune()
     if any(deleted.values()):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cartrover.adapters import AdapterError
+from sync.health import connection_healthy
 from wms.adapters import WMS_KINDS
 from wms.adapters.base import WmsAdapter
 from wms.models import WmsConfig
@@ -28,7 +29,6 @@ def wms_adapter(config: WmsConfig) -> WmsAdapter:
 
 def wms_test_connection(config: WmsConfig) -> tuple[bool, str]:
     """Try the WMS's credentials and settings; return (ok, a message a person can act on)."""
-    from sync.scheduler import connection_healthy
 
     try:
         message = wms_adapter(config).test_connection()

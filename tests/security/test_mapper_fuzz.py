@@ -36,9 +36,10 @@ from carts.adapters.woocommerce import mappers as woocommerce
 from carts.models import CartConnection
 from orders.models import Order, OrderStatus
 from sandbox.shopify import ShopifyEmulator
+from sync.flows.context import RunContext
+from sync.ingest import OrderStore
 from sync.models import JobRun, Schedule
 from sync.scheduler import schedule_run_once
-from sync.services import OrderStore, RunContext
 from tests import factories
 from tests.api.conftest import ApiClient, key_for, make_api_cart
 from tests.hub import make_cart

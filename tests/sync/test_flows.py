@@ -226,7 +226,7 @@ def test_rate_limited_run_is_deferred_until_retry_after_without_using_an_attempt
 
 
 def test_refused_credentials_pause_the_cart_with_an_alert_until_fixed(hub):
-    from sync.scheduler import connection_healthy
+    from sync.health import connection_healthy
 
     hub.cart.setup = {**hub.cart.setup, "failure": "auth"}
     hub.cart.save()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orders.models import InventoryLevel, Order, OrderLine, ProductAlias
-from sync.services import inventory_plan
+from sync.flows.inventory import inventory_plan
 from wms.models import Warehouse
 
 pytestmark = pytest.mark.django_db

@@ -119,7 +119,8 @@ def test_worker_killed_mid_delivery_leads_to_exactly_one_delivery(hub):
     _, dead_token = schedules_claim()
     hub.wms.settings = {**hub.wms.settings, "failure": "timeout_after_accept"}
     hub.wms.save()
-    from sync.services import RunContext, orders_deliver
+    from sync.flows.context import RunContext
+    from sync.flows.delivery import orders_deliver
 
     with pytest.raises(Exception, match="timed out"):
         orders_deliver(
@@ -201,8 +202,8 @@ def test_a_run_whose_worker_died_is_closed_as_failed_when_the_schedule_runs_agai
 
 @pytest.mark.django_db
 def test_housekeeping_deletes_old_runs_and_expired_webhook_ids_and_keeps_the_rest(hub, settings):
+    from sync.housekeeping import records_prune
     from sync.models import WebhookEvent
-    from sync.services import records_prune
 
     settings.JOB_RUN_RETENTION_DAYS = 30
     settings.WEBHOOK_MAX_AGE_SECONDS = 3600

@@ -18,8 +18,9 @@ from sandbox.ftp_server import FtpEmulator
 from sandbox.mail_server import ImapEmulator, SmtpSink
 from sandbox.sftp_server import SftpEmulator
 from sandbox.warehouse import WarehouseSimulator
+from sync.flows.context import merchant_ref
+from sync.flows.delivery import wms_order
 from sync.models import Alert, Outcome
-from sync.services import merchant_ref, wms_order
 from tests import factories
 from tests.hub import Hub, make_cart
 from wms.adapters.csv_file.files import INVENTORY_LAYOUT, ORDER_LAYOUT, SHIPMENT_LAYOUT

@@ -9,8 +9,9 @@ from django.core.management.base import BaseCommand, CommandError
 from carts.models import CartConnection
 from merchants.models import Merchant
 from sync.flows import CART_FLOWS, Flow
+from sync.health import schedules_sync_cart, schedules_sync_merchant
 from sync.models import Schedule
-from sync.scheduler import schedule_run_once, schedules_sync_cart, schedules_sync_merchant
+from sync.scheduler import schedule_run_once
 
 
 class Command(BaseCommand):
