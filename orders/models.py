@@ -14,6 +14,9 @@ from cartrover.tenancy import TenantQuerySet
 class OrderStatus(models.TextChoices):
     NEW = "new", "New"
     HELD = "held", "Held"
+    # Claimed by a delivery batch and on its way to the WMS: treated as at the WMS by every
+    # change (cancel, hold, edit) until the WMS's answer moves it on.
+    SENDING = "sending", "Sending"
     AT_WMS = "at_wms", "At WMS"
     SHIPPED = "shipped", "Shipped"
     CONFIRMED = "confirmed", "Confirmed"
@@ -70,6 +73,15 @@ class Order(models.Model):
     raw_payload = models.JSONField(default=dict, blank=True)
     payload_hash = models.CharField(max_length=64, blank=True)
     delivery_reference = models.CharField(max_length=200, blank=True)
+    delivery_batch = models.ForeignKey(
+        "sync.DeliveryBatch",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="orders",
+        db_index=False,
+        help_text="The batch that last claimed the order for delivery.",
+    )
     delivery_attempts = models.PositiveIntegerField(default=0)
     first_failed_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -95,6 +107,12 @@ class Order(models.Model):
             models.Index(fields=["merchant", "-created_at", "-id"], name="order_merchant_recent"),
             models.Index(
                 fields=["merchant", "status", "next_attempt_at"], name="order_delivery_due"
+            ),
+            # The orders a delivery batch still has on their way; new orders stay out of it.
+            models.Index(
+                fields=["delivery_batch"],
+                name="order_sending_batch",
+                condition=models.Q(status="sending"),
             ),
             # Search by e-mail is case-insensitive (`iexact` compares UPPER() on PostgreSQL).
             models.Index(Upper("customer_email"), name="order_email_upper"),
@@ -171,6 +189,8 @@ class OrderEvent(models.Model):
 
 class UploadState(models.TextChoices):
     PENDING = "pending", "Waiting to upload"
+    # Claimed by an upload run and on its way to the cart.
+    UPLOADING = "uploading", "Uploading"
     UPLOADED = "uploaded", "Uploaded"
     FAILED = "failed", "Failed"
     NOT_APPLICABLE = "not_applicable", "Cart takes no tracking"
@@ -192,6 +212,9 @@ class Shipment(models.Model):
     )
     upload_attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    upload_claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="While uploading: when the claim of the run expires."
+    )
     uploaded_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

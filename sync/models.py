@@ -171,3 +171,54 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic} {self.event_id}"
+
+
+class BatchState(models.TextChoices):
+    SENDING = "sending", "Sending"
+    RETRYING = "retrying", "Waiting to be sent again"
+    DONE = "done", "Answered"
+    FAILED = "failed", "Given up"
+
+
+class DeliveryBatch(models.Model):
+    """Orders claimed together for one WMS delivery: the outbox row a retry sends again.
+
+    Written, and its orders claimed, in one transaction before anything leaves the hub. The
+    payload is what the WMS receives, so a retry sends the same orders with the same bytes
+    (and the same file name) however the merchant's other orders changed meanwhile.
+    """
+
+    account = models.ForeignKey("merchants.Account", on_delete=models.CASCADE, related_name="+")
+    merchant = models.ForeignKey(
+        "merchants.Merchant", on_delete=models.CASCADE, related_name="delivery_batches"
+    )
+    wms_kind = models.CharField(max_length=50)
+    state = models.CharField(max_length=20, choices=BatchState.choices, default=BatchState.SENDING)
+    payload = models.JSONField(default=list, help_text="The orders as the WMS receives them.")
+    payload_hash = models.CharField(max_length=64, blank=True)
+    order_count = models.PositiveIntegerField(default=0)
+    reference = models.CharField(
+        max_length=200, blank=True, help_text="What the WMS calls it (a file name, ...)."
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="While sending: when the sending run's claim expires."
+    )
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+    tenant_merchant_path: ClassVar[str | None] = "merchant"
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["merchant", "state", "next_attempt_at"], name="deliverybatch_open"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Batch {self.pk}"
