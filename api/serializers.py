@@ -271,9 +271,14 @@ class PushBatchSerializer(serializers.Serializer):
 
 class PushResultSerializer(serializers.Serializer):
     external_id = serializers.CharField()
-    status = serializers.ChoiceField(choices=["created", "duplicate", "skipped_too_old"])
+    status = serializers.ChoiceField(
+        choices=["created", "duplicate", "updated", "skipped_too_old", "error"]
+    )
     id = serializers.IntegerField(allow_null=True, help_text="The hub's order id.")
     order_status = serializers.CharField(allow_null=True)
+    message = serializers.CharField(
+        allow_blank=True, help_text="Why the order was not stored, when `status` is `error`."
+    )
 
 
 class PushResultListSerializer(serializers.Serializer):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from api.models import ApiKey, KeyLevel
@@ -113,53 +113,66 @@ def api_key_authenticate(key_id: str, secret: str) -> ApiKey | None:
 
 @dataclass
 class PushResult:
-    """What happened to one pushed order."""
+    """What happened to one pushed order, and why when it was not stored."""
 
     external_id: str
-    status: str  # created | duplicate | skipped_too_old
+    status: str  # created | duplicate | updated | skipped_too_old | error
     order: Order | None
+    message: str = ""
+
+
+# What the store did with an order the push found new, as the push reports it.
+_PUSH_STATUS = {
+    "created": "created",
+    "skipped_too_old": "skipped_too_old",
+    "failed": "error",
+    "unchanged": "duplicate",
+    "updated": "updated",
+    "changed_after_delivery": "updated",
+    "canceled": "updated",
+}
 
 
 def orders_push(cart: CartConnection, orders: list[CartOrder]) -> list[PushResult]:
     """Store orders a merchant system pushed, exactly as a download stores them.
 
     Idempotent by the cart's order id: an id the cart already has (or that repeats in the
-    batch) is reported as a duplicate and left as it is.
+    batch) is reported as a duplicate and left as it is. The cart is locked before its orders
+    are read, so a push that meets a download or another push of the same cart waits for it
+    and then reports what it stored as duplicates. An order that still collides with one
+    written meanwhile is reported on its own: as updated when the store could apply it to the
+    order found, as an error with the reason otherwise; the rest of the batch is stored.
     """
     schedule = Schedule.objects.filter(cart=cart, flow="download").first()
     run = RunContext(schedule=schedule, now=timezone.now())  # type: ignore[arg-type]
-    for attempt in range(2):
-        store = OrderStore(cart, run)
+    store = OrderStore(cart, run)
+    wanted = [o.external_id for o in orders]
+    with transaction.atomic():
+        store.lock_cart()
         existing = set(
-            Order.objects.filter(
-                cart=cart, external_id__in=[o.external_id for o in orders]
-            ).values_list("external_id", flat=True)
+            Order.objects.filter(cart=cart, external_id__in=wanted).values_list(
+                "external_id", flat=True
+            )
         )
         fresh: dict[str, CartOrder] = {}
         for item in orders:
             if item.external_id not in existing:
                 fresh.setdefault(item.external_id, item)
-        try:
-            with transaction.atomic():
-                store.save(list(fresh.values()))
-            break
-        except IntegrityError:
-            # Another request stored one of these ids between our read and our write: read
-            # again, and that order is a duplicate now.
-            if attempt:
-                raise
+        outcomes = store.save(list(fresh.values()))
     store.finish()
-    stored = {
-        o.external_id: o
-        for o in Order.objects.filter(cart=cart, external_id__in=[o.external_id for o in orders])
-    }
+    stored = {o.external_id: o for o in Order.objects.filter(cart=cart, external_id__in=wanted)}
     results, seen = [], set()
     for item in orders:
-        created = item.external_id in fresh and item.external_id not in seen
-        seen.add(item.external_id)
-        order = stored.get(item.external_id)
         status = "duplicate"
-        if created:
-            status = "created" if order is not None else "skipped_too_old"
-        results.append(PushResult(external_id=item.external_id, status=status, order=order))
+        if item.external_id in fresh and item.external_id not in seen:
+            status = _PUSH_STATUS.get(outcomes.get(item.external_id, ""), "duplicate")
+        seen.add(item.external_id)
+        results.append(
+            PushResult(
+                external_id=item.external_id,
+                status=status,
+                order=stored.get(item.external_id),
+                message=store.failures.get(item.external_id, "") if status == "error" else "",
+            )
+        )
     return results

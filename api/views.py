@@ -163,8 +163,8 @@ ORDER_FILTERS = [
     OpenApiParameter(
         "status",
         str,
-        description="new, held, at_wms, shipped, confirmed, error, canceled; or a group: "
-        "open (new, at_wms), done (shipped, confirmed), attention (held, error).",
+        description="new, held, sending, at_wms, shipped, confirmed, error, canceled; or a "
+        "group: open (new, sending, at_wms), done (shipped, confirmed), attention (held, error).",
     ),
     OpenApiParameter("merchant", int),
     OpenApiParameter("cart", int),
@@ -399,7 +399,9 @@ class CartOrdersPushView(ApiView):
         },
         description="Idempotent by `external_id`: a repeat is reported as `duplicate` and "
         'stored once. A batch is {"orders": [order, ...]}; one invalid order stores none, '
-        "and `error.fields.orders.<index>` says what is wrong.",
+        "and `error.fields.orders.<index>` says what is wrong. An order another writer stored "
+        "at the same moment is reported on its own (`updated`, or `error` with a `message`); "
+        "the rest of the batch is stored.",
     )
     def post(self, request: Request, pk: int) -> Response:
         cart = scoped_get_or_404(self.key, CartConnection.objects.select_related("merchant"), pk=pk)
@@ -420,6 +422,7 @@ class CartOrdersPushView(ApiView):
                     "status": r.status,
                     "id": r.order.pk if r.order else None,
                     "order_status": r.order.status if r.order else None,
+                    "message": r.message,
                 }
                 for r in results
             ]

@@ -46,7 +46,9 @@ S = OrderStatus
 
 
 STORE_BATCH = 250
-NOT_AT_WMS = (S.NEW, S.HELD, S.ERROR)
+# Orders whose stock the WMS may not have set aside yet (a `sending` order may be at the WMS
+# or not: counting it keeps the stock sent to carts on the safe side).
+NOT_AT_WMS = (S.NEW, S.HELD, S.SENDING, S.ERROR)
 
 
 # Quantities are 32-bit integers and amounts have 14 digits, 4 of them decimals.
@@ -246,6 +248,10 @@ def _insert(objs: Sequence[Model]) -> None:
         obj._state.db = db.alias
 
 
+# What a store has reported so far: run counts, log length, partial, unmapped codes, failures.
+_Mark = tuple[dict[str, int], int, bool, dict[str, int], dict[str, str]]
+
+
 class OrderStore:
     """Upsert a cart's orders in batches: a few queries per page, whatever its size.
 
@@ -265,26 +271,111 @@ class OrderStore:
             )
         }
         self.unmapped: dict[str, int] = defaultdict(int)
+        # Why each order that failed was not stored, by external id.
+        self.failures: dict[str, str] = {}
 
-    def save(self, items: list[CartOrder | BadPayload]) -> None:
-        """Store a batch; an order that comes twice is stored, then updated, in that order."""
+    def save(self, items: list[CartOrder | BadPayload]) -> dict[str, str]:
+        """Store a batch; an order that comes twice is stored, then updated, in that order.
+
+        Returns what happened to each order of the batch by external id: created, unchanged,
+        updated, changed_after_delivery, canceled, skipped_too_old or failed (the reason is in
+        `failures` and the run's log).
+
+        The cart's row is locked first, so two stores of one cart (its download, an API push,
+        a file uploaded by hand) take turns: the second sees the first one's orders as known.
+        If an order still collides with one written meanwhile, that order alone fails.
+        """
         if not items:
-            return
+            return {}
         items = [_storable(item) for item in items]
+        outcomes: dict[str, str] = {}
         with transaction.atomic():
+            self.lock_cart()
             part: list[CartOrder | BadPayload] = []
             seen: set[str] = set()
             for item in items:
                 if item.external_id in seen:
-                    self._save(part)
+                    outcomes.update(self._save_apart_on_collision(part))
                     part, seen = [], set()
                 part.append(item)
                 if item.external_id or isinstance(item, CartOrder):
                     seen.add(item.external_id)
-            self._save(part)
+            outcomes.update(self._save_apart_on_collision(part))
+        return outcomes
 
-    def _save(self, items: list[CartOrder | BadPayload]) -> None:
-        """Store a batch in which no external id repeats."""
+    def lock_cart(self) -> None:
+        """Lock the cart's row until the current transaction ends, so stores of one cart
+        take turns (SQLite, which runs one writer at a time, ignores the lock).
+
+        FOR NO KEY UPDATE: stores of the cart wait for each other, while rows that only refer
+        to the cart (runs, alerts) can still be written meanwhile.
+        """
+        list(
+            CartConnection.objects.select_for_update(no_key=True)
+            .filter(pk=self.cart.pk)
+            .values_list("pk", flat=True)
+        )
+
+    def _save_apart_on_collision(self, items: list[CartOrder | BadPayload]) -> dict[str, str]:
+        """Store a part of a batch; if it collides with rows written meanwhile, store each
+        order of it on its own, so a collision fails one order, never the whole batch."""
+        before = self._mark()
+        try:
+            with transaction.atomic():
+                return self._save(items)
+        except IntegrityError:
+            self._undo(before)
+        outcomes: dict[str, str] = {}
+        for item in items:
+            before = self._mark()
+            try:
+                with transaction.atomic():
+                    outcomes.update(self._save([item]))
+            except IntegrityError as exc:
+                self._undo(before)
+                outcomes[item.external_id] = self._collided(item, exc)
+        return outcomes
+
+    def _mark(self) -> _Mark:
+        """Return the report as it stands, to go back to if the part is rolled back."""
+        run = self.run
+        return (
+            dict(run.counts),
+            len(run.lines),
+            run.partial,
+            dict(self.unmapped),
+            dict(self.failures),
+        )
+
+    def _undo(self, mark: _Mark) -> None:
+        """Forget what a rolled-back part reported: its counts, log lines and failures."""
+        counts, lines, partial, unmapped, failures = mark
+        self.run.counts.clear()
+        self.run.counts.update(counts)
+        del self.run.lines[lines:]
+        self.run.partial = partial
+        self.unmapped.clear()
+        self.unmapped.update(unmapped)
+        self.failures = failures
+
+    def _collided(self, item: CartOrder | BadPayload, error: IntegrityError) -> str:
+        """Fail one order the database refused even on its own; return "failed"."""
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = (
+            f"Order {item.external_id or '(no id)'} was not stored: the database refused it "
+            f"({detail}), most likely because another process stored the same order at the "
+            "same moment. The next download or push of it stores it."
+        )
+        self.failures[item.external_id] = reason
+        self.run.item_failed(reason)
+        return "failed"
+
+    def _save(self, items: list[CartOrder | BadPayload]) -> dict[str, str]:
+        """Store a batch in which no external id repeats; return each order's outcome.
+
+        Changed orders are loaded under a row lock, so the status an edit is decided on is the
+        status when it is written: an order claimed for delivery meanwhile is not edited.
+        """
         ids = [i.external_id for i in items if i.external_id]
         known = {
             external_id: (pk, digest)
@@ -299,27 +390,43 @@ class OrderStore:
             if i.external_id in known
             and (isinstance(i, BadPayload) or digests[i.external_id] != known[i.external_id][1])
         ]
-        loaded = Order.objects.defer("raw_payload").in_bulk(wanted) if wanted else {}
+        loaded = (
+            {
+                o.pk: o
+                for o in Order.objects.defer("raw_payload")
+                .select_for_update()
+                .filter(pk__in=wanted)
+                .order_by("pk")
+            }
+            if wanted
+            else {}
+        )
         fresh: list[tuple[Order, CartOrder]] = []
         changed: list[tuple[Order, CartOrder]] = []
+        outcomes: dict[str, str] = {}
         for item in items:
             hit = known.get(item.external_id)
             if isinstance(item, BadPayload):
                 self._unreadable(item, loaded.get(hit[0]) if hit else None)
+                outcomes[item.external_id] = "failed"
                 continue
             if self._too_old(item):
                 self.run.count("skipped_too_old")
+                outcomes[item.external_id] = "skipped_too_old"
                 continue
             digest = digests[item.external_id]
             if hit is None:
                 fresh.append((self._new_order(item, digest), item))
+                outcomes[item.external_id] = "created"
             elif hit[1] == digest:
                 self.run.count("unchanged")
+                outcomes[item.external_id] = "unchanged"
             else:
                 changed.append((loaded[hit[0]], item))
         aliases = self._aliases([item for _, item in fresh + changed])
-        self._update(changed, digests, aliases)
+        outcomes.update(self._update(changed, digests, aliases))
         self._create(fresh, aliases)
+        return outcomes
 
     def _aliases(self, items: list[CartOrder]) -> dict[str, str]:
         skus = {li.sku for i in items for li in i.lines}
@@ -439,14 +546,20 @@ class OrderStore:
         changed: list[tuple[Order, CartOrder]],
         digests: dict[str, str],
         aliases: dict[str, str],
-    ) -> None:
-        """Apply changed payloads: one conditional update per order, lines and events in bulk."""
+    ) -> dict[str, str]:
+        """Apply changed payloads: one conditional update per order, lines and events in bulk.
+
+        Returns each order's outcome; only orders edited here ("updated") get new lines.
+        """
+        outcomes: dict[str, str] = {}
         updated: list[tuple[Order, CartOrder]] = []
         for order, item in changed:
-            if self._changed_order(order, item, digests[item.external_id]):
+            outcome = self._changed_order(order, item, digests[item.external_id])
+            outcomes[item.external_id] = outcome
+            if outcome == "updated":
                 updated.append((order, item))
         if not updated:
-            return
+            return outcomes
         OrderLine.objects.filter(order__in=[o.pk for o, _ in updated]).delete()
         _insert([line for o, item in updated for line in self._lines(o, item, aliases)])
         _insert(
@@ -461,49 +574,81 @@ class OrderStore:
             ]
         )
         self.run.count("updated", len(updated))
+        return outcomes
 
-    def _changed_order(self, order: Order, item: CartOrder, digest: str) -> bool:
-        """Apply one changed payload; return whether the order's lines must be replaced."""
+    def _changed_order(self, order: Order, item: CartOrder, digest: str) -> str:
+        """Apply one changed payload; return "updated" when the order's lines must be replaced.
+
+        An order the WMS may have (sending or at_wms) keeps what it was delivered with; only
+        its payload is recorded, with an event. The order is loaded under a row lock, so its
+        status here is its status when written; should the conditional update still find it
+        moved, the status it has now decides.
+        """
         fields = self._fields(item, digest)
         if item.canceled:
-            if order_services.order_cancel(order):
+            canceled = order_services.order_cancel(order)
+            if canceled:
                 self.run.count("canceled")
             Order.objects.filter(pk=order.pk).update(
                 raw_payload=item.raw,
                 payload_hash=digest,
                 cart_updated_at=fields["cart_updated_at"],
             )
-            return False
-        editable = order.status in (S.NEW, S.HELD) or (
+            return "canceled" if canceled else "unchanged"
+        for _ in range(2):
+            if not self._editable(order):
+                return self._changed_after_delivery(order, item, digest, fields)
+            holds = sorted(
+                {r for r in order.hold_reasons if r != HoldReason.UNMAPPED_SHIP_METHOD}
+                | set(self._holds(item))
+            )
+            status = S.HELD if holds else S.NEW
+            moved = Order.objects.filter(pk=order.pk, status=order.status).update(
+                status=status, hold_reasons=holds, updated_at=self.run.now, last_error="", **fields
+            )
+            if moved:
+                return "updated"
+            current = (
+                Order.objects.filter(pk=order.pk)
+                .values("status", "hold_reasons", "delivery_attempts")
+                .first()
+            )
+            if current is None:
+                break
+            order.status = current["status"]
+            order.hold_reasons = current["hold_reasons"]
+            order.delivery_attempts = current["delivery_attempts"]
+        return "unchanged"
+
+    @staticmethod
+    def _editable(order: Order) -> bool:
+        """Say whether a cart edit may change the order: the WMS does not have it."""
+        return order.status in (S.NEW, S.HELD) or (
             order.status == S.ERROR and order.delivery_attempts == 0
         )
-        if not editable:
-            Order.objects.filter(pk=order.pk).update(
-                raw_payload=item.raw,
-                payload_hash=digest,
-                cart_updated_at=fields["cart_updated_at"],
-                updated_at=self.run.now,
-            )
-            order_services.order_event(
-                order,
-                EventKind.UPDATED,
-                "Changed in the cart after delivery; the WMS keeps the order as delivered.",
-            )
-            self.run.count("changed_after_delivery")
-            return False
-        holds = sorted(
-            {r for r in order.hold_reasons if r != HoldReason.UNMAPPED_SHIP_METHOD}
-            | set(self._holds(item))
+
+    def _changed_after_delivery(
+        self, order: Order, item: CartOrder, digest: str, fields: dict[str, Any]
+    ) -> str:
+        """Record a cart edit of an order the WMS may have, without changing the order."""
+        Order.objects.filter(pk=order.pk).update(
+            raw_payload=item.raw,
+            payload_hash=digest,
+            cart_updated_at=fields["cart_updated_at"],
+            updated_at=self.run.now,
         )
-        status = S.HELD if holds else S.NEW
-        moved = Order.objects.filter(pk=order.pk, status=order.status).update(
-            status=status, hold_reasons=holds, updated_at=self.run.now, last_error="", **fields
+        order_services.order_event(
+            order,
+            EventKind.UPDATED,
+            "Changed in the cart after delivery; the WMS keeps the order as delivered.",
         )
-        return bool(moved)
+        self.run.count("changed_after_delivery")
+        return "changed_after_delivery"
 
     def _unreadable(self, item: BadPayload, order: Order | None) -> None:
         reason = f"Order {item.external_id or '(no id)'} could not be read: {item.message}"
         self.run.item_failed(reason)
+        self.failures[item.external_id] = reason
         if not item.external_id:
             self.run.log(f"Unreadable payload kept in this log: {str(item.raw)[:2000]}")
             return
