@@ -143,7 +143,7 @@ def _world(server, count: int):  # type: ignore[no-untyped-def]
 def _baseline(merchant) -> dict:  # type: ignore[no-untyped-def]
     from orders.models import Order
     from sync.flows.context import merchant_ref
-    from sync.flows.delivery import wms_order
+    from sync.outbox import wms_order
     from wms.models import WmsConfig
     from wms.services import wms_adapter
 

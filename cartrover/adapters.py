@@ -26,6 +26,9 @@ class AdapterError(Exception):
         self.message = message
         if permanent is not None:
             self.permanent = permanent
+        # The answers a batch call had before it failed part-way (a WMS taking orders one by
+        # one): those orders are settled, only the rest are without an answer.
+        self.answered: list[DeliveryResult] = []
 
 
 class AuthError(AdapterError):
@@ -233,7 +236,9 @@ class WmsOrder:
 
 @dataclass
 class DeliveryResult:
-    """What the WMS said about one delivered order."""
+    """What the WMS said about one delivered order: accepted (`ok`, with the WMS's reference)
+    or refused (with the reason). An order with no result has no answer: it may or may not be
+    at the WMS, and is sent again with its batch."""
 
     key: str
     ok: bool

@@ -266,6 +266,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 SYNC_TICK_SECONDS = env.float("SYNC_TICK_SECONDS", default=5.0)
 # A run holds its schedule this long and renews it as it goes; a dead worker's lease expires.
 SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=300)
+# A run stops taking up new work after this many seconds and goes on in its next run. It must
+# stay well below the lease (renewed as the run goes) and the broker's redelivery timeout.
+SYNC_RUN_SECONDS = env.int(
+    "SYNC_RUN_SECONDS", default=max(1, min(240, SYNC_LEASE_SECONDS * 4 // 5))
+)
+if SYNC_RUN_SECONDS >= SYNC_LEASE_SECONDS:
+    raise ImproperlyConfigured("SYNC_RUN_SECONDS must be below SYNC_LEASE_SECONDS.")
 # Schedules one tick claims at most.
 SYNC_CLAIM_LIMIT = env.int("SYNC_CLAIM_LIMIT", default=1000)
 # A failed delivery (or tracking upload) is retried this often, for this long, then given up.

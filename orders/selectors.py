@@ -16,7 +16,7 @@ from orders.models import Order, OrderLine, OrderStatus
 
 PAGE_SIZE = 50
 STATUS_GROUPS = {
-    "open": (OrderStatus.NEW, OrderStatus.AT_WMS),
+    "open": (OrderStatus.NEW, OrderStatus.SENDING, OrderStatus.AT_WMS),
     "done": (OrderStatus.SHIPPED, OrderStatus.CONFIRMED),
     "attention": (OrderStatus.HELD, OrderStatus.ERROR),
 }

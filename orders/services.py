@@ -1,9 +1,16 @@
 """The order life cycle: every status change happens here, conditionally, with an event.
 
-    new ──deliver──▶ at_wms ──shipment──▶ shipped ──tracking uploaded──▶ confirmed
+    new ──claimed in a batch──▶ sending ──WMS accepted──▶ at_wms ──shipment──▶ shipped
+        ──tracking uploaded──▶ confirmed
+    sending ──WMS refused──▶ new (retried later) or error (past the horizon)
+    sending ──no answer──▶ sending (its batch is sent again) or error (past the horizon)
     new ⇄ held (unmapped ship method, manual hold, cancel sending)
-    new/at_wms ──delivery failed past the horizon──▶ error ──resend──▶ new
+    error/at_wms ──resend──▶ new
     new/held/error ──canceled in cart──▶ canceled
+    sending/at_wms ──canceled in cart──▶ held reason canceled_in_cart and an alert; a
+        sending order the WMS then refuses is canceled
+
+A `sending` order is treated as one at the WMS by every change: the WMS may have it already.
 
 Each transition is one `UPDATE … WHERE id = … AND status IN (…)`: if another process moved the
 order first, nothing changes and the caller is told so. Running any of these twice changes
@@ -31,7 +38,9 @@ from orders.models import (
 )
 
 S = OrderStatus
-NOT_YET_SHIPPED = (S.NEW, S.HELD, S.AT_WMS, S.ERROR)
+NOT_YET_SHIPPED = (S.NEW, S.HELD, S.SENDING, S.AT_WMS, S.ERROR)
+# Orders the WMS may have: what happens to them in the cart must be told to the WMS.
+MAYBE_AT_WMS = (S.SENDING, S.AT_WMS)
 
 
 def order_event(order: Order, kind: str, message: str = "", **data: Any) -> OrderEvent:
@@ -49,12 +58,14 @@ def _transition(
     event: str,
     message: str = "",
     data: dict[str, Any] | None = None,
+    where: dict[str, Any] | None = None,
     **fields: Any,
 ) -> bool:
-    """Move the order to `to` if it is still in one of `from_`; write the event. Return moved."""
+    """Move the order to `to` if it is still in one of `from_` (and matches `where`); write the
+    event. Return whether it moved."""
     now = timezone.now()
     with transaction.atomic():
-        moved = Order.objects.filter(pk=order.pk, status__in=list(from_)).update(
+        moved = Order.objects.filter(pk=order.pk, status__in=list(from_), **(where or {})).update(
             status=to, updated_at=now, **fields
         )
         if not moved:
@@ -135,61 +146,139 @@ def order_cancel_sending(order: Order) -> bool:
     return order_hold(order, reason=HoldReason.CANCEL_SENDING, message="Sending canceled by hand.")
 
 
-def order_mark_delivered(order: Order, *, reference: str) -> bool:
-    """Record that the WMS accepted the order under `reference`."""
+def order_mark_delivered(order: Order, *, reference: str, batch: Any = None) -> bool:
+    """Record that the WMS accepted the order under `reference`.
+
+    With `batch`, only while the order is still `sending` in that batch (a pushed delivery);
+    without, from `new` (a WMS that pulls orders acknowledges them).
+    """
+    where = {"delivery_batch": batch} if batch is not None else None
+    said = f"Delivered to the WMS as {reference}" if reference else "Delivered to the WMS"
     return _transition(
         order,
-        from_=(S.NEW, S.ERROR),
+        from_=(S.SENDING,) if batch is not None else (S.NEW, S.ERROR),
         to=S.AT_WMS,
         event=EventKind.DELIVERED,
-        message=f"Delivered to the WMS as {reference}." if reference else "Delivered to the WMS.",
-        data={"reference": reference},
+        message=f"{said} (batch {batch.pk})." if batch is not None else f"{said}.",
+        data={"reference": reference, "batch": batch.pk if batch is not None else None},
+        where=where,
         delivery_reference=reference,
         next_attempt_at=None,
         last_error="",
     )
 
 
-def order_delivery_failed(
-    order: Order, *, error: str, now: datetime, retry_in: timedelta, horizon: timedelta
-) -> str:
-    """Count a failed delivery: retry later, or past the horizon move the order to error.
+def _locked(order: Order) -> Order | None:
+    """Re-read the order's status and holds under a row lock (inside a transaction)."""
+    found = (
+        Order.objects.select_for_update()
+        .filter(pk=order.pk)
+        .only("status", "hold_reasons", "delivery_batch_id")
+    )
+    fresh = found.first()
+    if fresh is not None:
+        order.status, order.hold_reasons = fresh.status, fresh.hold_reasons
+    return fresh
 
-    Returns the order's status afterwards.
+
+def order_delivery_refused(
+    order: Order, *, batch: Any, error: str, now: datetime, retry_in: timedelta, horizon: timedelta
+) -> str:
+    """The WMS refused a `sending` order: retry it later, or give up past the horizon.
+
+    An order canceled in the cart while it was being sent is canceled now: the WMS does not
+    have it. Returns the order's status afterwards.
     """
+    with transaction.atomic():
+        fresh = _locked(order)
+        if fresh is None or fresh.status != S.SENDING or fresh.delivery_batch_id != batch.pk:
+            return order.status
+        if HoldReason.CANCELED_IN_CART in order.hold_reasons:
+            _transition(
+                order,
+                from_=(S.SENDING,),
+                to=S.CANCELED,
+                event=EventKind.CANCELED,
+                message=f"The WMS refused it ({error}) and it was canceled in the cart: canceled.",
+                hold_reasons=[],
+                next_attempt_at=None,
+                last_error=error,
+            )
+            transaction.on_commit(lambda: _resolve_canceled_after_delivery(order))
+            return order.status
+        return _delivery_failed(
+            order, error=error, now=now, retry_in=retry_in, horizon=horizon, to=S.NEW
+        )
+
+
+def order_delivery_unanswered(
+    order: Order, *, batch: Any, error: str, now: datetime, retry_in: timedelta, horizon: timedelta
+) -> str:
+    """The WMS gave no answer for a `sending` order: it stays claimed (its batch is sent
+    again as it was) until the horizon, then goes to error. Returns its status afterwards."""
+    with transaction.atomic():
+        fresh = _locked(order)
+        if fresh is None or fresh.status != S.SENDING or fresh.delivery_batch_id != batch.pk:
+            return order.status
+        return _delivery_failed(
+            order, error=error, now=now, retry_in=retry_in, horizon=horizon, to=S.SENDING
+        )
+
+
+def _delivery_failed(
+    order: Order, *, error: str, now: datetime, retry_in: timedelta, horizon: timedelta, to: str
+) -> str:
+    """Count a failed attempt of a `sending` order: move it to `to`, or past the horizon to
+    error."""
     first = order.first_failed_at or now
     attempts = order.delivery_attempts + 1
     if now - first >= horizon:
+        maybe = (
+            " It may have reached the WMS: check there before resending." if to == S.SENDING else ""
+        )
         _transition(
             order,
-            from_=(S.NEW,),
+            from_=(S.SENDING,),
             to=S.ERROR,
             event=EventKind.ERROR,
             message=f"Gave up delivering after {attempts} attempts since "
-            f"{first:%Y-%m-%d %H:%M} UTC: {error}. Fix the cause, then resend the order.",
+            f"{first:%Y-%m-%d %H:%M} UTC: {error}.{maybe} Fix the cause, then resend the order.",
             delivery_attempts=attempts,
             first_failed_at=first,
             next_attempt_at=None,
             last_error=error,
         )
         return order.status
-    updated = Order.objects.filter(pk=order.pk, status=S.NEW).update(
+    _transition(
+        order,
+        from_=(S.SENDING,),
+        to=to,
+        event=EventKind.DELIVERY_FAILED,
+        message=f"Delivery attempt {attempts} failed: {error}. Next try at "
+        f"{now + retry_in:%Y-%m-%d %H:%M} UTC"
+        + (", with the same batch." if to == S.SENDING else "."),
         delivery_attempts=attempts,
         first_failed_at=first,
         next_attempt_at=now + retry_in,
         last_error=error,
-        updated_at=now,
     )
-    if updated:
-        order.delivery_attempts, order.first_failed_at = attempts, first
-        order.next_attempt_at, order.last_error = now + retry_in, error
-        order_event(
-            order,
-            EventKind.DELIVERY_FAILED,
-            f"Delivery attempt {attempts} failed: {error}. Next try at "
-            f"{now + retry_in:%Y-%m-%d %H:%M} UTC.",
-        )
     return order.status
+
+
+def order_delivery_lost(order: Order, *, batch: Any, message: str) -> bool:
+    """A `sending` order whose delivery cannot be known (its worker died while sending to a
+    WMS that does not recognise repeats): error, for a person to check at the WMS."""
+    return _transition(
+        order,
+        from_=(S.SENDING,),
+        to=S.ERROR,
+        event=EventKind.ERROR,
+        message=message,
+        data={"batch": batch.pk},
+        where={"delivery_batch": batch},
+        last_error=message,
+        next_attempt_at=None,
+    )
 
 
 def order_resend(order: Order) -> bool:
@@ -224,7 +313,7 @@ def order_mark_shipped(order: Order, *, tracking_number: str) -> bool:
     """Record that the WMS shipped (part of) the order."""
     return _transition(
         order,
-        from_=(S.NEW, S.AT_WMS, S.ERROR),
+        from_=(S.NEW, S.SENDING, S.AT_WMS, S.ERROR),
         to=S.SHIPPED,
         event=EventKind.SHIPMENT_RECEIVED,
         message=f"Shipped: {tracking_number}.",
@@ -238,7 +327,8 @@ def order_confirm_if_complete(order: Order) -> bool:
     if order.status != S.SHIPPED:
         return False
     shipments = list(order.shipments.prefetch_related("lines"))
-    if not shipments or any(s.upload_state == UploadState.PENDING for s in shipments):
+    waiting = (UploadState.PENDING, UploadState.UPLOADING)
+    if not shipments or any(s.upload_state in waiting for s in shipments):
         return False
     if not order_fully_shipped(order, shipments):
         return False
@@ -277,6 +367,10 @@ def order_fully_shipped(order: Order, shipments: list[Shipment]) -> bool:
     return True
 
 
+def _canceled_after_delivery_key(order: Order) -> str:
+    return f"order:{order.pk}:canceled_after_delivery"
+
+
 def _alert_canceled_after_delivery(order: Order, message: str) -> None:
     from sync.alerts import alert_open
 
@@ -285,13 +379,19 @@ def _alert_canceled_after_delivery(order: Order, message: str) -> None:
         merchant_id=order.merchant_id,
         cart_id=order.cart_id,
         kind="canceled_after_delivery",
-        key=f"order:{order.pk}:canceled_after_delivery",
+        key=_canceled_after_delivery_key(order),
         message=message,
     )
 
 
+def _resolve_canceled_after_delivery(order: Order) -> None:
+    from sync.alerts import alert_resolve
+
+    alert_resolve(_canceled_after_delivery_key(order))
+
+
 def order_cancel(order: Order, *, message: str = "Canceled in the cart.") -> bool:
-    """Cancel an order the cart canceled; after delivery, hold it and say so instead."""
+    """Cancel an order the cart canceled; if the WMS may have it, hold it and say so instead."""
     if _transition(
         order,
         from_=(S.NEW, S.HELD, S.ERROR),
@@ -309,29 +409,41 @@ def order_cancel(order: Order, *, message: str = "Canceled in the cart.") -> boo
                 "there if it arrived.",
             )
         return True
-    if order.status == S.AT_WMS and HoldReason.CANCELED_IN_CART not in order.hold_reasons:
+    with transaction.atomic():
+        # Read again under a lock: the order may have been claimed for delivery since it was
+        # read, and the delivery's answer must see the cancel (or the cancel see the answer).
+        if _locked(order) is None or order.status not in MAYBE_AT_WMS:
+            return False
+        if HoldReason.CANCELED_IN_CART in order.hold_reasons:
+            return False
         reasons = [*order.hold_reasons, HoldReason.CANCELED_IN_CART]
-        Order.objects.filter(pk=order.pk).update(hold_reasons=reasons)
+        Order.objects.filter(pk=order.pk).update(hold_reasons=reasons, updated_at=timezone.now())
         order.hold_reasons = reasons
-        order_event(
-            order,
-            EventKind.CANCELED,
-            "Canceled in the cart after it reached the WMS: cancel it in the WMS.",
-        )
-        _alert_canceled_after_delivery(
-            order,
-            f"Order {order} was canceled in the cart after it reached the WMS: "
-            "cancel it in the WMS before it ships.",
-        )
-        return True
-    return False
+        if order.status == S.SENDING:
+            said = (
+                "Canceled in the cart while it was being sent to the WMS: if the WMS "
+                "accepts it, cancel it in the WMS."
+            )
+            alert = (
+                f"Order {order} was canceled in the cart while it was being sent to the WMS: "
+                "if the WMS took it, cancel it there before it ships."
+            )
+        else:
+            said = "Canceled in the cart after it reached the WMS: cancel it in the WMS."
+            alert = (
+                f"Order {order} was canceled in the cart after it reached the WMS: "
+                "cancel it in the WMS before it ships."
+            )
+        order_event(order, EventKind.CANCELED, said)
+        _alert_canceled_after_delivery(order, alert)
+    return True
 
 
 def shipment_resend_tracking(shipment: Shipment) -> bool:
     """Upload a shipment's tracking to the cart again."""
     updated = (
         Shipment.objects.filter(pk=shipment.pk)
-        .exclude(upload_state=UploadState.NOT_APPLICABLE)
+        .exclude(upload_state__in=(UploadState.NOT_APPLICABLE, UploadState.UPLOADING))
         .update(
             upload_state=UploadState.PENDING, upload_attempts=0, next_attempt_at=None, last_error=""
         )

@@ -90,6 +90,9 @@ class SftpUser:
 class _Faults:
     cut_after: int | None = None
     pause_after: int | None = None
+    cut_after_rename: bool = False
+    # Connections still to drop as soon as they are accepted (the server is unreachable).
+    drop_connections: int = 0
 
 
 class SftpEmulator:
@@ -116,6 +119,7 @@ class SftpEmulator:
         self.port = 0
         self._host_key = host_key or generate_host_key()
         self._faults = _Faults()
+        self._unreachable_after_cut = 0
         self._paused = threading.Event()
         self._resume = threading.Event()
         self._stopping = threading.Event()
@@ -171,6 +175,23 @@ class SftpEmulator:
         """Cut the connection of the next upload once it has written `n_bytes` (once)."""
         with self.lock:
             self._faults.cut_after = n_bytes
+
+    def disconnect_after_rename(self, *, then_unreachable_for: int = 0) -> None:
+        """Carry out the next rename, then cut the connection before its answer (once): the
+        file is in place under its final name, and the client never hears so. The next
+        `then_unreachable_for` connections are dropped as soon as they are made, so the
+        client cannot look the file up either."""
+        with self.lock:
+            self._faults.cut_after_rename = True
+            self._unreachable_after_cut = then_unreachable_for
+
+    def take_cut_after_rename(self) -> bool:
+        """Say whether a rename just done must cut its connection (and forget the fault)."""
+        with self.lock:
+            cut, self._faults.cut_after_rename = self._faults.cut_after_rename, False
+            if cut:
+                self._faults.drop_connections = self._unreachable_after_cut
+        return cut
 
     def pause_upload_after(self, n_bytes: int) -> None:
         """Hold the next upload once it has written `n_bytes`, until `resume_upload()`."""
@@ -262,6 +283,13 @@ class SftpEmulator:
             ).start()
 
     def _serve_connection(self, sock: socket.socket) -> None:
+        with self.lock:
+            drop = self._faults.drop_connections > 0
+            if drop:
+                self._faults.drop_connections -= 1
+        if drop:
+            sock.close()
+            return
         self.record(SftpOperation("", "connect"))
         transport = paramiko.Transport(sock)
         transport.add_server_key(self.host_key)
@@ -447,7 +475,7 @@ class _ChrootSftp(paramiko.SFTPServerInterface):
             self._record("rename", oldpath, newpath, ok=False)
             return SFTP_FAILURE
         self._record("rename", oldpath, newpath)
-        return SFTP_OK
+        return self._answer_rename()
 
     @_errors
     def posix_rename(self, oldpath: str, newpath: str) -> int:
@@ -458,6 +486,11 @@ class _ChrootSftp(paramiko.SFTPServerInterface):
         self._before_rename(old, new)
         os.replace(old, new)
         self._record("posix_rename", oldpath, newpath)
+        return self._answer_rename()
+
+    def _answer_rename(self) -> int:
+        if self.emulator.take_cut_after_rename():
+            self.login.disconnect()
         return SFTP_OK
 
     def _before_rename(self, old: str, new: str) -> None:

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from sync.models import Alert, JobRun, Schedule, WebhookEvent
+from sync.models import Alert, DeliveryBatch, JobRun, Schedule, WebhookEvent
 
 
 @admin.register(Schedule)
@@ -41,3 +41,22 @@ class WebhookEventAdmin(admin.ModelAdmin):
     list_filter = ["topic", "account"]
     search_fields = ["event_id"]
     raw_id_fields = ["cart", "account"]
+
+
+@admin.register(DeliveryBatch)
+class DeliveryBatchAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "merchant",
+        "wms_kind",
+        "state",
+        "order_count",
+        "attempts",
+        "reference",
+        "created_at",
+        "next_attempt_at",
+    ]
+    list_filter = ["state", "wms_kind", "account"]
+    search_fields = ["reference", "last_error", "merchant__name"]
+    raw_id_fields = ["merchant", "account"]
+    readonly_fields = ["payload", "payload_hash"]

@@ -97,14 +97,20 @@ def _backoff(failures: int, interval_minutes: int) -> timedelta:
 def schedule_run(schedule_id: int, token: str, *, now: datetime | None = None) -> JobRun | None:
     """Run the flow of a leased schedule; write its JobRun and next run. None if not ours."""
     now = now or timezone.now()
-    schedule = (
-        Schedule.objects.select_related("merchant", "cart", "cart__merchant")
-        .filter(pk=schedule_id, lease_token=token, lease_until__gt=now)
-        .first()
+    # The claim's token becomes this run's own in one conditional update: a second delivery
+    # of the same message (a broker redelivering an unacknowledged task) finds the claim
+    # token gone and leaves without touching anything.
+    own = uuid.uuid4().hex
+    owned = Schedule.objects.filter(pk=schedule_id, lease_token=token, lease_until__gt=now).update(
+        lease_token=own, lease_until=now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
     )
-    if schedule is None:
+    if not owned:
         log.info("Schedule %s: lease no longer ours; skipping.", schedule_id)
         return None
+    token = own
+    schedule = Schedule.objects.select_related("merchant", "cart", "cart__merchant").get(
+        pk=schedule_id
+    )
     trigger = Trigger.SCHEDULE
     if schedule.last_outcome.startswith("queued:"):
         trigger = Trigger(schedule.last_outcome.split(":", 1)[1])
@@ -143,6 +149,8 @@ def schedule_run(schedule_id: int, token: str, *, now: datetime | None = None) -
         FLOWS[schedule.flow](context)
         outcome = Outcome.PARTIAL if context.partial else Outcome.OK
         failures = 0
+        if context.more:
+            next_run_at = now
         cursor = context.cursor or cursor
         target = None if context.idle else _target(schedule)
         if target is not None and target.health == Health.DEGRADED:

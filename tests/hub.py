@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+
+from django.utils import timezone
 
 from carts.adapters.dummy.adapter import ledger_for as store_ledger
 from carts.models import CartConnection
+from orders.models import Order
 from sandbox.ledger import Ledger
-from sync.models import Schedule
+from sync.models import DeliveryBatch, Schedule
 from sync.scheduler import schedule_run_once
 from wms.adapters.dummy.adapter import ledger_for as warehouse_ledger
 from wms.models import WmsConfig
@@ -57,3 +61,10 @@ def make_cart(
         setup={"seed": seed, "ledger_dir": str(ledger_dir), **setup},
         reject_unmapped_ship_codes=reject_unmapped,
     )
+
+
+def retry_time_passed() -> None:
+    """Make every waiting delivery retry due now: orders refused and batches without answer."""
+    past = timezone.now() - timedelta(seconds=1)
+    Order.objects.filter(next_attempt_at__isnull=False).update(next_attempt_at=past)
+    DeliveryBatch.objects.filter(next_attempt_at__isnull=False).update(next_attempt_at=past)

@@ -108,7 +108,7 @@ def _from_post(request: HttpRequest, which: str) -> Any:
 def _preview(tenant: Tenant, which: str, layout: Any, sample: bytes) -> tuple[str, list[str]]:
     """Return what the layout makes of real data: orders written, or the sample read."""
     if which == "order":
-        from sync.flows.delivery import wms_order
+        from sync.outbox import wms_order
 
         orders = (
             Order.objects.visible_to(tenant)

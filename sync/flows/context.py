@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from cartrover.adapters import (
@@ -36,6 +38,20 @@ class RunContext:
     # Set by a flow that had nothing to do and never called its cart or WMS: such a run says
     # nothing about the connection's health.
     idle: bool = False
+    # The run stops taking up new work at this time.monotonic() value and goes on in its next
+    # run; a run is always shorter than its lease and than the broker's redelivery timeout.
+    deadline: float = field(default_factory=lambda: time.monotonic() + settings.SYNC_RUN_SECONDS)
+    # Set by a flow that stopped at its deadline with work left: the next run comes at once.
+    more: bool = False
+
+    def out_of_time(self) -> bool:
+        """Say whether the run has used its time; if so, note that work is left for the next."""
+        if time.monotonic() < self.deadline:
+            return False
+        if not self.more:
+            self.more = True
+            self.log("Out of time for this run; the next run goes on at once.")
+        return True
 
     def log(self, message: str) -> None:
         self.lines.append(f"{timezone.now():%H:%M:%S} {message}")

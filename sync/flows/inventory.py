@@ -31,7 +31,12 @@ S = OrderStatus
 
 
 def inventory_receive(run: RunContext) -> None:
-    """Load the merchant's stock per SKU and warehouse from the WMS."""
+    """Load the merchant's stock per SKU and warehouse from the WMS.
+
+    Levels are written in batches, so the WMS is told to let go of what it handed over (a
+    file WMS archives its stock files) only once every level and the alert about bad rows
+    are committed: a run that dies before leaves the files to be read again.
+    """
     merchant = run.schedule.merchant
     adapter = wms_adapter(wms_config_of(merchant.account_id))
     failed_rows: list[str] = []
@@ -44,12 +49,18 @@ def inventory_receive(run: RunContext) -> None:
             else:
                 yield level
 
-    stored, skipped = inventory_record(merchant, readable(), now=run.now, on_batch=run.heartbeat)
-    run.count("levels", stored)
-    if skipped:
-        run.item_failed(f"The WMS reported stock without a SKU {skipped} time(s); skipped.")
-    run.notes(adapter)
-    rows_alert(merchant, "inventory_rows", failed_rows, "stock")
+    try:
+        stored, skipped = inventory_record(
+            merchant, readable(), now=run.now, on_batch=run.heartbeat
+        )
+        run.count("levels", stored)
+        if skipped:
+            run.item_failed(f"The WMS reported stock without a SKU {skipped} time(s); skipped.")
+        rows_alert(merchant, "inventory_rows", failed_rows, "stock")
+        adapter.acknowledge()
+    finally:
+        adapter.close()
+        run.notes(adapter)
 
 
 def inventory_record(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
+from django.utils import timezone
 
 from cartrover.adapters import (
     AdapterError,
@@ -32,15 +33,30 @@ from orders.models import (
 from sync.alerts import alert_open, alert_resolve, rows_alert
 from sync.flows.context import RunContext, aware, merchant_ref
 from sync.flows.download import OVERLAP
+from wms.adapters.base import WmsAdapter
 from wms.services import wms_adapter, wms_config_of
 
 S = OrderStatus
 
 
 def shipments_receive(run: RunContext) -> None:
-    """Fetch packages the WMS shipped and store them against their orders."""
+    """Fetch packages the WMS shipped and store them against their orders.
+
+    Each package is committed as it is stored; the WMS is told to let go of what it handed
+    over (a file WMS archives its shipment files) only after the last one and the alert about
+    bad rows, so a run that dies before leaves the files to be read again.
+    """
     merchant = run.schedule.merchant
     adapter = wms_adapter(wms_config_of(merchant.account_id))
+    try:
+        _shipments_receive(run, merchant, adapter)
+        adapter.acknowledge()
+    finally:
+        adapter.close()
+        run.notes(adapter)
+
+
+def _shipments_receive(run: RunContext, merchant: Any, adapter: WmsAdapter) -> None:
     cursor = run.schedule.cursor
     since = cursor - OVERLAP if cursor else None
     newest = cursor
@@ -68,7 +84,6 @@ def shipments_receive(run: RunContext) -> None:
         except BadPayload as exc:
             run.item_failed(exc.message)
     run.cursor = newest
-    run.notes(adapter)
     rows_alert(merchant, "shipment_rows", failed_rows, "shipment confirmation")
 
 
@@ -165,55 +180,61 @@ def _shipment_lines(
 
 
 def shipments_upload(run: RunContext) -> None:
-    """Upload each pending package's tracking to its cart; confirm complete orders."""
+    """Upload each due package's tracking to its cart, once; confirm complete orders.
+
+    Each package is claimed (moved to `uploading` with a claim that expires) in one conditional
+    update before its cart call, so two runs at once never post the same package. A package
+    whose run died while uploading is taken up again once its claim has expired; the cart
+    adapters recognise a tracking number the cart already has, so it is not posted twice.
+    """
     cart = run.schedule.cart
     assert cart is not None
     adapter = cart_adapter(cart)
     retry_in = timedelta(minutes=settings.DELIVERY_RETRY_MINUTES)
     horizon = timedelta(days=settings.DELIVERY_RETRY_HORIZON_DAYS)
-    pending = (
-        Shipment.objects.filter(order__cart=cart, upload_state=UploadState.PENDING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=run.now))
+    due = (
+        Shipment.objects.filter(order__cart=cart)
+        .filter(_upload_claimable(run.now))
         .select_related("order")
         .prefetch_related("lines__order_line")
         .order_by("created_at", "id")
     )
-    batch = list(pending[: settings.SHIPMENT_UPLOAD_MAX_PER_RUN])
+    batch = list(due[: settings.SHIPMENT_UPLOAD_MAX_PER_RUN])
     run.idle = not batch
     for shipment in batch:
+        if run.out_of_time():
+            break
+        # The schedule's lease is checked before each cart call: a run that lost it stops
+        # here, and the run holding it now takes the package up.
+        run.heartbeat()
+        claim = _shipment_upload_claim(shipment, run)
+        if claim is None:
+            continue
         order = shipment.order
-        package = CartShipment(
-            order_external_id=order.external_id,
-            order_number=order.order_number,
-            tracking_number=shipment.tracking_number,
-            carrier=shipment.carrier,
-            service=shipment.service,
-            shipped_at=shipment.shipped_at,
-            items=[
-                ShipmentItem(
-                    sku=line.order_line.sku if line.order_line else line.sku,
-                    quantity=line.quantity,
-                    line_id=line.order_line.line_id if line.order_line else "",
-                )
-                for line in shipment.lines.all()
-            ],
-        )
         try:
-            adapter.upload_shipment(package)
+            adapter.upload_shipment(_cart_package(shipment))
         except (AuthError, RateLimited):
+            _shipment_upload_release(shipment, claim)
             raise
         except AdapterError as exc:
             if not exc.permanent:
+                _shipment_upload_release(shipment, claim)
                 raise
-            _shipment_upload_failed(shipment, exc.message, run, retry_in, horizon)
+            _shipment_upload_failed(shipment, exc.message, run, retry_in, horizon, claim=claim)
             continue
         # Marked uploaded and the order confirmed together: were the connection lost in
         # between, the order would stay shipped with nothing left to upload. Lost before the
-        # commit, the next run uploads again, which the cart adapters recognise.
+        # commit, the package stays claimed until its claim expires and is uploaded again,
+        # which the cart adapters recognise.
         with transaction.atomic():
             uploaded = Shipment.objects.filter(
-                pk=shipment.pk, upload_state=UploadState.PENDING
-            ).update(upload_state=UploadState.UPLOADED, uploaded_at=run.now, last_error="")
+                pk=shipment.pk, upload_state=UploadState.UPLOADING, upload_claimed_until=claim
+            ).update(
+                upload_state=UploadState.UPLOADED,
+                upload_claimed_until=None,
+                uploaded_at=run.now,
+                last_error="",
+            )
             if uploaded:
                 shipment.upload_state = UploadState.UPLOADED
                 order_services.order_event(
@@ -224,14 +245,74 @@ def shipments_upload(run: RunContext) -> None:
                 order_services.order_confirm_if_complete(order)
         if uploaded:
             run.count("uploaded")
-        run.heartbeat()
     tracking_retrying_sync(cart)
+
+
+def _upload_claimable(now: datetime) -> Q:
+    """Match packages a run may claim: due and waiting, or left uploading by a run that died."""
+    waiting = Q(upload_state=UploadState.PENDING) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+    abandoned = Q(upload_state=UploadState.UPLOADING) & (
+        Q(upload_claimed_until__isnull=True) | Q(upload_claimed_until__lt=now)
+    )
+    return waiting | abandoned
+
+
+def _shipment_upload_claim(shipment: Shipment, run: RunContext) -> datetime | None:
+    """Claim one package for this run; return the claim's expiry, or None if another run has it.
+
+    The expiry is also the claim's token: the run records the outcome only while the package
+    still carries it. It counts from the later of the run's time and the wall clock, so a
+    package claimed late in a long run is covered for a whole lease.
+    """
+    claim = max(run.now, timezone.now()) + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+    claimed = (
+        Shipment.objects.filter(pk=shipment.pk)
+        .filter(_upload_claimable(run.now))
+        .update(upload_state=UploadState.UPLOADING, upload_claimed_until=claim)
+    )
+    if not claimed:
+        return None
+    shipment.upload_state = UploadState.UPLOADING
+    shipment.upload_claimed_until = claim
+    return claim
+
+
+def _shipment_upload_release(shipment: Shipment, claim: datetime) -> None:
+    """Put a claimed package back to waiting, using no attempt (the cart did not refuse it)."""
+    Shipment.objects.filter(
+        pk=shipment.pk, upload_state=UploadState.UPLOADING, upload_claimed_until=claim
+    ).update(upload_state=UploadState.PENDING, upload_claimed_until=None)
+
+
+def _cart_package(shipment: Shipment) -> CartShipment:
+    """Return the package as the cart adapters take it, its items named by the order's lines."""
+    order = shipment.order
+    return CartShipment(
+        order_external_id=order.external_id,
+        order_number=order.order_number,
+        tracking_number=shipment.tracking_number,
+        carrier=shipment.carrier,
+        service=shipment.service,
+        shipped_at=shipment.shipped_at,
+        items=[
+            ShipmentItem(
+                sku=line.order_line.sku if line.order_line else line.sku,
+                quantity=line.quantity,
+                line_id=line.order_line.line_id if line.order_line else "",
+            )
+            for line in shipment.lines.all()
+        ],
+    )
 
 
 def tracking_retrying_sync(cart: Any) -> None:
     """Open or resolve the cart's alert about tracking numbers it refused and that retry."""
     retrying = Shipment.objects.filter(
-        order__cart=cart, upload_state=UploadState.PENDING, upload_attempts__gt=0
+        order__cart=cart,
+        upload_state__in=(UploadState.PENDING, UploadState.UPLOADING),
+        upload_attempts__gt=0,
     )
     first = retrying.select_related("order").order_by("created_at", "id").first()
     key = f"cart:{cart.pk}:tracking_retrying"
@@ -252,16 +333,32 @@ def tracking_retrying_sync(cart: Any) -> None:
 
 
 def _shipment_upload_failed(
-    shipment: Shipment, error: str, run: RunContext, retry_in: timedelta, horizon: timedelta
+    shipment: Shipment,
+    error: str,
+    run: RunContext,
+    retry_in: timedelta,
+    horizon: timedelta,
+    *,
+    claim: datetime,
 ) -> None:
+    """Record the cart's refusal of a claimed package: retry later, or fail past the horizon.
+
+    Only while the package still carries this run's claim: a package another run took over
+    (or someone resent meanwhile) keeps what that run or person decided.
+    """
     first = shipment.created_at
     give_up = run.now - first >= horizon
-    Shipment.objects.filter(pk=shipment.pk).update(
-        upload_attempts=shipment.upload_attempts + 1,
+    recorded = Shipment.objects.filter(
+        pk=shipment.pk, upload_state=UploadState.UPLOADING, upload_claimed_until=claim
+    ).update(
+        upload_attempts=F("upload_attempts") + 1,
         last_error=error,
         next_attempt_at=None if give_up else run.now + retry_in,
         upload_state=UploadState.FAILED if give_up else UploadState.PENDING,
+        upload_claimed_until=None,
     )
+    if not recorded:
+        return
     order_services.order_event(
         shipment.order,
         EventKind.TRACKING_FAILED,

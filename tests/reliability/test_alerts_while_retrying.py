@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from orders.models import Order, Shipment
+from orders.models import Shipment
 from sync.models import Alert, Schedule
 from sync.scheduler import schedule_run_once
+from tests.hub import retry_time_passed
 from tests.reliability.world import assert_exactly_once, socket_hub
 from wms.models import Health, WmsConfig
 
@@ -67,7 +68,7 @@ def test_a_degraded_wms_stays_degraded_until_a_run_really_reaches_it(hub):
     assert idle.outcome == "ok"
     assert WmsConfig.objects.get().health == Health.DEGRADED
     hub.warehouse.clear_faults()
-    Order.objects.update(next_attempt_at=None)
+    retry_time_passed()
     run(hub, "delivery")
     assert WmsConfig.objects.get().health == Health.ACTIVE
     assert_exactly_once(hub)

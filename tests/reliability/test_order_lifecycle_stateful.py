@@ -34,13 +34,17 @@ from hypothesis.stateful import (
 
 from carts.adapters.dummy.adapter import DummyCartAdapter
 from carts.models import CartConnection
+from orders import services as order_services
 from orders.models import Order, OrderStatus, Shipment, UploadState
-from sync.models import Alert, Schedule
+from sync import outbox
+from sync.flows.context import RunContext, merchant_ref
+from sync.models import Alert, BatchState, Schedule
 from sync.scheduler import schedule_run, schedules_claim
 from tests import factories
 from tests.hub import make_cart
 from wms.adapters.dummy.adapter import ledger_for as warehouse_ledger
 from wms.models import WmsConfig, WmsShipMethod
+from wms.services import wms_adapter
 
 S = OrderStatus
 FIRST_ORDERS = 2
@@ -140,6 +144,30 @@ class OrderLifecycle(RuleBasedStateMachine):
         # The tick leased every due schedule; the worker died before running any of them.
         schedules_claim(now=self.now)
 
+    @rule(answered=st.booleans())
+    def worker_dies_while_sending(self, answered: bool) -> None:
+        # A worker claimed a batch of orders and died: before the WMS call, or after the WMS
+        # took the orders but before the hub recorded the answer.
+        schedule = Schedule.objects.get(merchant=self.merchant, cart=None, flow="delivery")
+        run = RunContext(schedule=schedule, now=self.now)
+        adapter = wms_adapter(WmsConfig.objects.get(pk=self.wms.pk))
+        batch = outbox.batch_claim(self.merchant, adapter, run)
+        if batch is not None and answered:
+            orders = [outbox.payload_load(data) for data in batch.payload]
+            adapter.deliver_orders(merchant_ref(self.merchant), orders)
+
+    @rule(index=st.integers(min_value=0, max_value=MAX_ORDERS))
+    def cancel_sending_by_hand(self, index: int) -> None:
+        # A person stops an order; a claimed one is already on its way and stays as it is.
+        order = Order.objects.filter(cart=self.cart, external_id=self._external_id(index)).first()
+        if order is None:
+            return
+        was = order.status
+        held = order_services.order_cancel_sending(order)
+        assert held == (was in (S.NEW, S.HELD)), f"{order}: cancel sending from {was}"
+        if held:
+            order_services.order_release(order)
+
     @rule(minutes=st.sampled_from([1, 6, 16, 61]))
     def tick(self, minutes: int) -> None:
         self.now += timedelta(minutes=minutes)
@@ -180,6 +208,13 @@ class OrderLifecycle(RuleBasedStateMachine):
     def no_package_reaches_the_cart_twice(self) -> None:
         twice = {key: n for key, n in self._cart_packages().items() if n > 1}
         assert not twice, f"tracking uploaded more than once: {twice}"
+
+    @invariant()
+    def a_sending_order_belongs_to_an_open_batch(self) -> None:
+        orphans = Order.objects.filter(cart=self.cart, status=S.SENDING).exclude(
+            delivery_batch__state__in=(BatchState.SENDING, BatchState.RETRYING)
+        )
+        assert not orphans.exists(), f"sending without an open batch: {list(orphans)}"
 
     @invariant()
     def each_cart_order_is_stored_once(self) -> None:

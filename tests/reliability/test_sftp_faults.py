@@ -21,7 +21,8 @@ from django.urls import reverse
 
 from cartrover.adapters import CartOrder
 from carts.models import CartConnection
-from orders.models import Order, OrderStatus
+from orders.models import HoldReason, Order, OrderStatus
+from orders.services import order_hold, order_release
 from sandbox.sftp_server import SftpEmulator
 from sandbox.warehouse import WarehouseSimulator
 from sync.models import Alert, JobRun, Outcome, Schedule
@@ -231,7 +232,8 @@ def test_an_upload_cut_off_midway_is_never_seen_half_and_lands_once(hub):
         assert cut.outcome == Outcome.FAILED
         assert "cut" in hub.server.actions(USER)
         assert hub.order_files("in") == []
-        assert Counter(hub.cart.orders.values_list("status", flat=True)) == {S.NEW: 6}
+        # Claimed in their batch, which the retry sends again as it was.
+        assert Counter(hub.cart.orders.values_list("status", flat=True)) == {S.SENDING: 6}
         retrying = Alert.objects.get(kind="delivery_retrying", resolved_at__isnull=True)
         assert "6 order(s)" in retrying.message
 
@@ -244,6 +246,34 @@ def test_an_upload_cut_off_midway_is_never_seen_half_and_lands_once(hub):
     assert watcher.seen == {name: {complete}}, "a partial file was visible under its final name"
     assert not Alert.objects.filter(kind="delivery_retrying", resolved_at__isnull=True).exists()
     assert hub.run("delivery").counts.get("delivered", 0) == 0
+    finish(hub, 6)
+    assert_each_order_in_one_file(hub)
+
+
+def test_held_orders_released_between_a_lost_answer_and_its_retry_never_resend_a_file(hub):
+    """The file landed but its answer was lost; older held orders are released before the
+    retry. The retry must send the same file (recognised as there), not a new selection."""
+    hub.socket_hub.take_orders(6, notify=False)
+    assert hub.run("download").outcome == Outcome.OK
+    oldest = list(hub.cart.orders.order_by("placed_at", "id")[:2])
+    for order in oldest:
+        assert order_hold(order, reason=HoldReason.MANUAL)
+    # The answer is lost and the server stays out of reach for the rest of the run.
+    hub.server.disconnect_after_rename(then_unreachable_for=3)
+
+    lost = hub.run("delivery")
+
+    assert lost.outcome == Outcome.FAILED
+    [landed] = hub.order_files("in")
+    hub.server.clear_faults()  # reachable again
+    for order in oldest:
+        assert order_release(order)
+
+    retried = hub.run("delivery")
+
+    assert retried.outcome == Outcome.OK, retried.log
+    assert retried.counts["delivered"] == 6
+    assert len(hub.order_files("in")) == 2 and landed in hub.order_files("in")
     finish(hub, 6)
     assert_each_order_in_one_file(hub)
 
@@ -288,7 +318,7 @@ def test_a_new_host_key_is_refused_until_the_operator_accepts_it_then_lands_once
     assert hub.order_files("in") == []
     paused = Schedule.objects.get(merchant=hub.cart.merchant, cart=None, flow="delivery")
     assert not paused.enabled
-    assert Counter(hub.cart.orders.values_list("status", flat=True)) == {S.NEW: 4}
+    assert Counter(hub.cart.orders.values_list("status", flat=True)) == {S.SENDING: 4}
 
     presented = fetch_host_key(hub.server.host, hub.server.port)
     assert host_key_fingerprint(presented) == new_fingerprint

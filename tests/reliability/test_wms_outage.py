@@ -64,7 +64,9 @@ def test_wms_down_for_two_days_is_retried_hourly_then_every_order_arrives_once(h
 
     orders = list(Order.objects.filter(cart=cart))
     assert len(orders) == 4
-    assert {o.status for o in orders} == {OrderStatus.NEW}
+    # Claimed in one batch, which is sent again as it was: never selected anew.
+    assert {o.status for o in orders} == {OrderStatus.SENDING}
+    assert len({o.delivery_batch_id for o in orders}) == 1
     # Hourly, not in a hot loop and not given up: about one attempt per hour of the outage.
     attempts = {o.delivery_attempts for o in orders}
     assert len(attempts) == 1 and 44 <= min(attempts) <= 49

@@ -124,7 +124,7 @@ def test_worker_killed_during_a_delivery_delivers_each_order_once(hub, processes
     release.set()
     interrupted = delivery_schedule(hub)
     assert interrupted.lease_until is not None, "the killed run should still hold its lease"
-    assert statuses(hub.cart) == {S.NEW: 3}
+    assert statuses(hub.cart) == {S.SENDING: 3}
     processes.worker("worker-2")
     run_to_the_end(hub, processes, 3)
 

@@ -32,6 +32,8 @@ FACILITY_ID = 3
 
 # Statuses an order may rest in once every flow has run, without anyone being told.
 SETTLED = {OrderStatus.AT_WMS, OrderStatus.CONFIRMED, OrderStatus.CANCELED}
+# Statuses that say the WMS does not have the order.
+NOT_AT_WMS = {OrderStatus.NEW, OrderStatus.HELD, OrderStatus.ERROR, OrderStatus.CANCELED}
 
 
 @dataclass
@@ -184,6 +186,11 @@ def exactly_once_problems(hub: SocketHub) -> list[str]:
         if copies > 1:
             problems.append(
                 f"order {order.order_number} ({order.key}) is at the WMS {copies} times"
+            )
+        elif copies == 1 and order.status in NOT_AT_WMS and not _open_alert_for(order):
+            problems.append(
+                f"order {order.order_number} ({order.key}) is at the WMS but the hub shows it "
+                f"{order.status}, without an open alert"
             )
         elif copies == 0 and order.status != OrderStatus.CANCELED and not alerted:
             problems.append(

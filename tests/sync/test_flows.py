@@ -20,6 +20,7 @@ from orders.models import (
 )
 from orders.services import ship_method_map
 from sync.models import Alert, JobRun, Outcome, Schedule
+from tests.hub import retry_time_passed
 from wms.models import Health, WmsShipMethod
 
 pytestmark = pytest.mark.django_db
@@ -190,7 +191,7 @@ def test_wms_down_uses_one_attempt_per_order_and_recovers(hub):
 
     hub.wms.settings = {**hub.wms.settings, "failure": "none"}
     hub.wms.save()
-    Order.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    retry_time_passed()
     Schedule.objects.filter(flow="delivery").update(next_run_at=timezone.now())
     assert hub.run("delivery").counts["delivered"] == 6
     hub.wms.refresh_from_db()
@@ -202,10 +203,10 @@ def test_timeout_after_the_wms_accepted_delivers_each_order_exactly_once(hub):
     hub.wms.settings = {**hub.wms.settings, "failure": "timeout_after_accept"}
     hub.wms.save()
     assert hub.run("delivery").outcome == Outcome.FAILED
-    assert statuses(hub.cart) == {S.NEW: 6}
+    assert statuses(hub.cart) == {S.SENDING: 6}
     hub.wms.settings = {**hub.wms.settings, "failure": "none"}
     hub.wms.save()
-    Order.objects.update(next_attempt_at=None)
+    retry_time_passed()
     assert hub.run("delivery").counts["delivered"] == 6
     keys = Counter(r["key"] for r in hub.warehouse.records("order"))
     assert len(keys) == 6 and set(keys.values()) == {1}

@@ -14,6 +14,7 @@ from merchants.models import Merchant
 from orders.models import Order, OrderStatus
 from sync.models import JobRun, Schedule
 from sync.scheduler import schedule_run, schedules_claim
+from tests.hub import retry_time_passed
 
 S = OrderStatus
 
@@ -126,7 +127,7 @@ def test_worker_killed_mid_delivery_leads_to_exactly_one_delivery(hub):
         orders_deliver(
             RunContext(schedule=Schedule.objects.get(pk=delivery.pk), now=timezone.now())
         )
-    Order.objects.update(next_attempt_at=None)  # the hour of backoff has passed
+    retry_time_passed()  # the hour of backoff has passed
     hub.wms.settings = {**hub.wms.settings, "failure": "none"}
     hub.wms.save()
     # Its lease expires; the next tick gives the schedule to a live worker.

@@ -6,23 +6,26 @@ from __future__ import annotations
 import shutil
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from cartrover.adapters import AdapterError
-from orders.models import InventoryLevel, Order, OrderStatus, Shipment
+from orders.models import InventoryLevel, OrderStatus, Shipment
 from sandbox.ftp_server import FtpEmulator
 from sandbox.mail_server import ImapEmulator, SmtpSink
 from sandbox.sftp_server import SftpEmulator
 from sandbox.warehouse import WarehouseSimulator
-from sync.flows.context import merchant_ref
-from sync.flows.delivery import wms_order
-from sync.models import Alert, Outcome
+from sync import outbox
+from sync.flows.context import RunContext, merchant_ref
+from sync.models import Alert, DeliveryBatch, Outcome
+from sync.outbox import wms_order
 from tests import factories
-from tests.hub import Hub, make_cart
+from tests.hub import Hub, make_cart, retry_time_passed
 from wms.adapters.csv_file.files import INVENTORY_LAYOUT, ORDER_LAYOUT, SHIPMENT_LAYOUT
 from wms.files.transports.email import EmailTransport
 from wms.files.transports.local import LocalFolderTransport
@@ -227,7 +230,7 @@ def test_a_changed_host_key_stops_delivery_before_anything_is_sent(world, tmp_pa
     assert Alert.objects.filter(kind="needs_reauth", resolved_at__isnull=True).exists()
     assert set(sftp.actions()) == {"connect"}
     assert files(sftp.root / USER, "in") == []
-    assert statuses(hub) == {S.NEW: 6}
+    assert statuses(hub) == {S.SENDING: 6}
 
 
 def test_an_upload_cut_off_midway_delivers_nothing_and_the_retry_delivers_once(
@@ -243,9 +246,9 @@ def test_an_upload_cut_off_midway_delivers_nothing_and_the_retry_delivers_once(
     assert cut.outcome == Outcome.FAILED
     assert "cut" in sftp.actions()
     assert [n for n in files(home, "in") if n.endswith(".csv")] == []
-    assert statuses(hub) == {S.NEW: 6}
+    assert statuses(hub) == {S.SENDING: 6}
 
-    Order.objects.filter(cart=hub.cart).update(next_attempt_at=None)
+    retry_time_passed()
     retried = hub.run("delivery")
 
     assert retried.counts["delivered"] == 6
@@ -383,6 +386,47 @@ def test_orders_go_out_by_smtp_and_shipment_files_are_read_from_imap(world, tmp_
         assert order_mail.message["Subject"].startswith(f"{MERCHANT}/in: orders_{MERCHANT}_")
         assert hub_inbox.messages("INBOX") == []
         assert len(hub_inbox.messages("Archive")) == 2
+
+
+def test_a_batch_whose_worker_died_while_e_mailing_goes_to_a_person_not_out_again(world, tmp_path):
+    """E-mail cannot be asked whether a file arrived: such a batch is never sent twice."""
+    to_warehouse = SmtpSink(username="hub", password="smtp-Hub-3")
+    with to_warehouse:
+        hub = csv_hub(
+            world,
+            tmp_path,
+            {"smtp_password": "smtp-Hub-3"},
+            transport="email",
+            smtp_host=to_warehouse.host,
+            smtp_port=to_warehouse.port,
+            smtp_security="none",
+            smtp_username="hub",
+            from_address="hub@hub.example",
+            to_addresses="orders@wh.example",
+            timeout=10,
+        )
+        hub.run("download")
+        # A worker claimed a batch, began sending it and died: its claim has run out.
+        schedule = hub.schedule("delivery")
+        batch = outbox.batch_claim(
+            hub.cart.merchant,
+            wms_adapter(hub.wms),
+            RunContext(schedule=schedule, now=timezone.now()),
+        )
+        assert batch is not None
+        DeliveryBatch.objects.filter(pk=batch.pk).update(
+            attempts=1, claimed_until=timezone.now() - timedelta(seconds=1)
+        )
+
+        run = hub.run("delivery")
+
+        assert to_warehouse.received == []
+        assert statuses(hub) == {S.ERROR: 6}
+        order = hub.cart.orders.first()
+        assert f"batch {batch.pk}" in order.last_error and "check" in order.last_error
+        assert DeliveryBatch.objects.get(pk=batch.pk).state == "failed"
+        assert Alert.objects.filter(kind="order_errors", resolved_at__isnull=True).exists()
+        assert run.outcome == Outcome.PARTIAL
 
 
 # --- A local folder: files that cannot be read or are taken by someone else -------------------

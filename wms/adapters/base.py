@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
 from cartrover.adapters import (
+    AdapterError,
     BadPayload,
     DeliveryResult,
     FieldSpec,
@@ -31,6 +32,10 @@ class WmsAdapter:
     merchant_fields: ClassVar[list[FieldSpec]] = []
     cart_fields: ClassVar[list[FieldSpec]] = []
     batch_size: ClassVar[int] = 50
+    # Whether the WMS recognises an order (or file) it already has when it is sent again, so
+    # a batch whose answer was lost can simply be sent again. Without that, such a batch is
+    # given to a person to check instead.
+    recognises_repeats: bool = True
 
     def __init__(
         self, *, credentials: Mapping[str, Any], settings: Mapping[str, Any], connection_key: str
@@ -40,6 +45,9 @@ class WmsAdapter:
         self.connection_key = connection_key
         # Lines the adapter wants in the job log, such as one result per file it read.
         self.notes: list[str] = []
+        # Called by long loops before each request: the flow checks that its run still owns
+        # the work (and raises if not) and keeps its claim alive.
+        self.heartbeat: Callable[[], None] = lambda: None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.connection_key}>"
@@ -51,13 +59,40 @@ class WmsAdapter:
     def close(self) -> None:
         """Let go of connections kept open between calls (the flow calls it when done)."""
 
+    def acknowledge(self) -> None:
+        """Let the WMS forget what was fetched so far: the hub has committed all of it.
+
+        The shipment and stock flows call it after storing what `fetch_shipments` or
+        `fetch_inventory` yielded; a WMS that hands over files archives them only now, so a
+        run that dies before leaves them to be read again. Nothing to do for most WMSes.
+        """
+
     def deliver_orders(self, merchant: MerchantRef, orders: list[WmsOrder]) -> list[DeliveryResult]:
         """Send a batch of orders; return one result per order, in any order.
 
         An order the WMS already has under the same key counts as delivered (ok), so a retried
-        batch never creates an order twice. A failure of the whole batch raises.
+        batch never creates an order twice. A failure of the whole batch raises; a failure
+        part-way raises with the answers already had in the error's `answered`.
         """
         raise NotImplementedError
+
+    def deliver_each(
+        self, orders: list[WmsOrder], deliver: Callable[[WmsOrder], DeliveryResult]
+    ) -> list[DeliveryResult]:
+        """Deliver orders one by one, for WMSes that take one order a request.
+
+        The heartbeat runs before each order. An error at order k raises with the answers of
+        orders 1 … k-1 in its `answered`, so only the orders after them stay without answer.
+        """
+        results: list[DeliveryResult] = []
+        for order in orders:
+            try:
+                self.heartbeat()
+                results.append(deliver(order))
+            except AdapterError as exc:
+                exc.answered = results
+                raise
+        return results
 
     def fetch_shipments(
         self, merchant: MerchantRef, since: datetime | None

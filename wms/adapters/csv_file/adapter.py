@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cartrover.adapters import (
     AdapterError,
@@ -34,12 +34,14 @@ from wms.adapters.csv_file.files import (
     INVENTORY_LAYOUT,
     ORDER_LAYOUT,
     SHIPMENT_LAYOUT,
+    ConsumedFile,
     bad_rows,
     consume_folder,
     file_stamp,
     fill,
     inventory_layout,
     layout_json,
+    move_consumed,
     order_layout,
     patterns_of,
     present,
@@ -79,6 +81,9 @@ FOLDER_SETTINGS = (
 class CsvFileWmsAdapter(WmsAdapter):
     kind = "csv_file"
     _delivery_transport: Transport | None = None
+    # Shipment and stock files read, with the connection they were read on, waiting for
+    # `acknowledge()` to archive them.
+    _held: tuple[tuple[Transport, list[ConsumedFile]], ...] = ()
     label = "CSV files (SFTP, FTP, email, folder)"
     mode = "push"
     batch_size = 100
@@ -164,12 +169,35 @@ class CsvFileWmsAdapter(WmsAdapter):
         ),
     ]
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # A file in a folder is found again by its name; an e-mail, once sent, is not.
+        self.recognises_repeats = str(self.settings.get("transport") or "") != "email"
+
     # --- helpers ----------------------------------------------------------------------------
 
     def close(self) -> None:
+        """Close open connections; files read and not acknowledged stay to be read again."""
         if self._delivery_transport is not None:
             transport, self._delivery_transport = self._delivery_transport, None
             transport.close()
+        held, self._held = self._held, ()
+        for transport, _ in held:
+            transport.close()
+
+    def acknowledge(self) -> None:
+        """Archive the shipment and stock files read so far, now that the hub committed them.
+
+        Files are moved in the order they were read; when a move fails, the files after it
+        stay in their folder and are read again by the next run.
+        """
+        held, self._held = self._held, ()
+        try:
+            for transport, files in held:
+                move_consumed(transport, files, self.notes)
+        finally:
+            for transport, _ in held:
+                transport.close()
 
     def transport(self) -> Transport:
         """Return a new transport for these settings (connected on first use)."""
@@ -311,7 +339,7 @@ class CsvFileWmsAdapter(WmsAdapter):
     def fetch_shipments(
         self, merchant: MerchantRef, since: datetime | None
     ) -> Iterator[WmsShipment | BadPayload]:
-        # Files are consumed once (moved when read), so `since` is not needed.
+        # Files are consumed once (archived once what they held is stored): no `since`.
         layout = self._shipment_layout()
 
         def read(data: bytes, where: str) -> tuple[list[WmsShipment | BadPayload], int]:
@@ -339,7 +367,13 @@ class CsvFileWmsAdapter(WmsAdapter):
         read: Callable[[bytes, str], tuple[list[T], int]],
         what: str,
     ) -> Iterator[T | BadPayload]:
+        """Yield what the folder's files hold; hold the files until `acknowledge()`.
+
+        The connection stays open for the moves; it is closed here when reading fails or
+        stops early, and the files stay where they are.
+        """
         transport = self.transport()
+        consumed: list[ConsumedFile] = []
         try:
             yield from consume_folder(
                 transport,
@@ -353,6 +387,9 @@ class CsvFileWmsAdapter(WmsAdapter):
                 read=read,
                 what=what,
                 notes=self.notes,
+                held=consumed,
             )
-        finally:
+        except BaseException:
             transport.close()
+            raise
+        self._held = (*self._held, (transport, consumed))

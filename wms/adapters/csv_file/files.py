@@ -1,10 +1,13 @@
 """What the CSV file WMS and the CSV file cart share: default layouts, names, reading a folder.
 
-Files in a folder are consumed once: each is read, what it holds is yielded, and when its last
-item has been taken it is moved to the archive folder, or to the errors folder when some of it
-could not be read. A file moved before its items are stored would be lost, so the move waits
-until the consumer asks for more; a run that dies before leaves the file to be read again, which
-the hub absorbs (orders upserted by external id, shipments stored once per tracking number).
+Files in a folder are consumed once: each is read, what it holds is yielded, and then it is
+moved to the archive folder, or to the errors folder when some of it could not be read. A file
+moved before its items are committed would be lost, so the move waits: by default until the
+consumer asks for more (a consumer that stores each item as it takes it), or, when the caller
+passes a `held` list, until the caller moves the files there itself with `move_consumed` once it
+has committed what they held (a consumer that writes in batches). A run that dies before leaves
+the file to be read again, which the hub absorbs (orders upserted by external id, shipments
+stored once per tracking number, stock levels overwritten).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import fnmatch
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -174,14 +178,24 @@ def consume_folder(
     read: Callable[[bytes, str], tuple[list[T], int]],
     what: str,
     notes: list[str],
+    held: list[ConsumedFile] | None = None,
 ) -> Iterator[T | BadPayload]:
     """Yield what each file of `folder` holds, oldest file first, moving each when done.
 
     `read(data, where)` returns (items, bad rows), BadPayloads included among the items; `what`
     names one item ("shipment") for the notes. A file
     with bad rows, or unreadable as a whole, goes to `errors`, the others to `archive`; a line
-    per file is appended to `notes`.
+    per file is appended to `notes`. With `held`, files are not moved here: each file read is
+    appended to `held`, for `move_consumed` once the caller has committed what it held.
     """
+
+    def done(name: str, where: str, to_folder: str, summary: str) -> None:
+        consumed = ConsumedFile(folder, name, to_folder, where, summary)
+        if held is None:
+            move_consumed(transport, [consumed], notes)
+        else:
+            held.append(consumed)
+
     names = [n for n in transport.list(folder) if matches(n, patterns)]
     if len(names) > MAX_FILES_PER_RUN:
         notes.append(
@@ -202,7 +216,7 @@ def consume_folder(
             items, bad = read(data, where)
         except UnreadableFile as exc:
             yield BadPayload(f"{where}: {str(exc).rstrip('.')}", raw={"file": where})
-            _move(transport, folder, name, errors, where, notes, f"unreadable ({exc})")
+            done(name, where, errors, f"unreadable ({exc})")
             continue
         good = 0
         for item in items:
@@ -212,28 +226,40 @@ def consume_folder(
         summary = _counted(good, what)
         if bad:
             summary += f", {_counted(bad, 'bad row')}"
-        _move(transport, folder, name, errors if bad else archive, where, notes, summary)
+        done(name, where, errors if bad else archive, summary)
 
 
 def _counted(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _move(
-    transport: Transport,
-    folder: str,
-    name: str,
-    to_folder: str,
-    where: str,
-    notes: list[str],
-    summary: str,
-) -> None:
-    try:
-        transport.move(folder, name, to_folder)
-    except FileVanished:
-        notes.append(f"{where}: {summary}; it was gone before it could be moved to {to_folder}/.")
-        return
-    notes.append(f"{where}: {summary} → {to_folder}/")
+@dataclass(frozen=True)
+class ConsumedFile:
+    """A file read from `folder`, and where it goes once what it held is committed."""
+
+    folder: str
+    name: str
+    to_folder: str
+    where: str
+    summary: str
+
+
+def move_consumed(transport: Transport, files: Iterable[ConsumedFile], notes: list[str]) -> None:
+    """Move each file read to its archive or errors folder, in order; a line per file in `notes`.
+
+    A file already gone (another reader took it) is noted and skipped.
+    """
+    for consumed in files:
+        where, to_folder = consumed.where, consumed.to_folder
+        try:
+            transport.move(consumed.folder, consumed.name, to_folder)
+        except FileVanished:
+            notes.append(
+                f"{where}: {consumed.summary}; it was gone before it could be moved to "
+                f"{to_folder}/."
+            )
+            continue
+        notes.append(f"{where}: {consumed.summary} → {to_folder}/")
 
 
 def bad_rows(where: str, errors: Iterable[Any]) -> list[BadPayload]:

@@ -125,21 +125,19 @@ class ExtensivAdapter(WmsAdapter):
 
     def deliver_orders(self, merchant: MerchantRef, orders: list[WmsOrder]) -> list[DeliveryResult]:
         customer_id = self._customer_id(merchant)
-        results = []
-        for order in orders:
+
+        def deliver(order: WmsOrder) -> DeliveryResult:
             facility_id = self._facility_id(merchant, order)
             if facility_id is None:
-                results.append(
-                    DeliveryResult(
-                        order.key,
-                        ok=False,
-                        error="No Extensiv facility id for this order: set one on the WMS, "
-                        f"on merchant {merchant.name} or on its cart.",
-                    )
+                return DeliveryResult(
+                    order.key,
+                    ok=False,
+                    error="No Extensiv facility id for this order: set one on the WMS, "
+                    f"on merchant {merchant.name} or on its cart.",
                 )
-                continue
-            results.append(self._deliver(order, customer_id, facility_id))
-        return results
+            return self._deliver(order, customer_id, facility_id)
+
+        return self.deliver_each(orders, deliver)
 
     def _deliver(self, order: WmsOrder, customer_id: int, facility_id: int) -> DeliveryResult:
         """Create one order unless Extensiv has it already; a batch-wide failure raises."""
