@@ -176,7 +176,7 @@ class WebhookEvent(models.Model):
 class BatchState(models.TextChoices):
     SENDING = "sending", "Sending"
     RETRYING = "retrying", "Waiting to be sent again"
-    DONE = "done", "Answered"
+    DONE = "done", "Finished"
     FAILED = "failed", "Given up"
 
 

@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('wms_kind', models.CharField(max_length=50)),
-                ('state', models.CharField(choices=[('sending', 'Sending'), ('retrying', 'Waiting to be sent again'), ('done', 'Answered'), ('failed', 'Given up')], default='sending', max_length=20)),
+                ('state', models.CharField(choices=[('sending', 'Sending'), ('retrying', 'Waiting to be sent again'), ('done', 'Finished'), ('failed', 'Given up')], default='sending', max_length=20)),
                 ('payload', models.JSONField(default=list, help_text='The orders as the WMS receives them.')),
                 ('payload_hash', models.CharField(blank=True, max_length=64)),
                 ('order_count', models.PositiveIntegerField(default=0)),
