@@ -439,6 +439,42 @@ def order_cancel(order: Order, *, message: str = "Canceled in the cart.") -> boo
     return True
 
 
+def order_canceled_at_wms(order: Order) -> bool:
+    """The WMS canceled an order the cart had canceled after delivery: canceled here too."""
+    with transaction.atomic():
+        if _locked(order) is None or order.status != S.AT_WMS:
+            return False
+        if HoldReason.CANCELED_IN_CART not in order.hold_reasons:
+            return False
+        _transition(
+            order,
+            from_=(S.AT_WMS,),
+            to=S.CANCELED,
+            event=EventKind.CANCELED,
+            message="Canceled at the WMS, as in the cart.",
+            hold_reasons=[],
+            next_attempt_at=None,
+            last_error="",
+        )
+    _resolve_canceled_after_delivery(order)
+    return True
+
+
+def order_cancel_refused_at_wms(order: Order, *, reason: str, retry_at: datetime) -> None:
+    """The WMS will not cancel the order: say why on its timeline and alert; ask again later."""
+    updated = Order.objects.filter(pk=order.pk, status=S.AT_WMS).update(
+        last_error=reason, next_attempt_at=retry_at, updated_at=timezone.now()
+    )
+    if updated and order.last_error != reason:
+        order_event(order, EventKind.ERROR, f"The WMS did not cancel it: {reason}")
+        _alert_canceled_after_delivery(
+            order,
+            f"Order {order} was canceled in the cart after it reached the WMS, and the WMS did "
+            f"not cancel it: {reason} Stop it at the warehouse, or refund the shipment.",
+        )
+    order.last_error, order.next_attempt_at = reason, retry_at
+
+
 def shipment_resend_tracking(shipment: Shipment) -> bool:
     """Upload a shipment's tracking to the cart again."""
     updated = (

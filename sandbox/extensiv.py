@@ -389,6 +389,7 @@ class ExtensivEmulator(Emulator):
         self.route("POST", r"/orders", self._create_order)
         self.route("GET", r"/orders", self._list_orders)
         self.route("GET", r"/orders/(?P<order_id>\d+)", self._get_order)
+        self.route("POST", r"/orders/(?P<order_id>\d+)/canceler", self._cancel_order)
         self.route("GET", r"/inventory/stocksummaries", self._stock_summaries)
         self.route("GET", r"/properties/carriers", self._carriers)
 
@@ -527,6 +528,36 @@ class ExtensivEmulator(Emulator):
             if order is None:
                 return self._refuse(404, "NotFound", "No such order.")
             shown = _detailed(order, request.arg("detail") or "")
+            version = order["_version"]
+        return self._answer(shown, headers={"ETag": f'"{version}"'})
+
+    def _cancel_order(self, request: Request) -> Response:
+        """Cancel an open order, as the canceler resource does: the caller must name the
+        version it read (If-Match: the order's ETag) and give a reason."""
+        match = request.header("If-Match")
+        body = request.body if request.body_is_valid_json else None
+        reason = body.get("reason") if isinstance(body, dict) else None
+        with self.lock:
+            order = self.orders.get(int(request.params["order_id"]))
+            if order is None:
+                return self._refuse(404, "NotFound", "No such order.")
+            if not match:
+                return self._refuse(428, "PreconditionRequired", "If-Match is required.")
+            if match.strip() != f'"{order["_version"]}"':
+                return self._refuse(
+                    412, "PreconditionFailed", "The order changed since its ETag was read."
+                )
+            if not isinstance(reason, str) or not reason.strip():
+                return self._refuse(400, "Validation", "A reason is required.")
+            status = order["readOnly"]["status"]
+            if status == CANCELED:
+                return self._refuse(400, "InvalidState", "The order is already canceled.")
+            if order["readOnly"]["isClosed"]:
+                return self._refuse(400, "InvalidState", "The order is closed: it shipped.")
+            order["readOnly"].update(status=CANCELED, isClosed=True)
+            order["_cancelReason"] = reason
+            self._touch(order)
+            shown = _detailed(order, "")
             version = order["_version"]
         return self._answer(shown, headers={"ETag": f'"{version}"'})
 

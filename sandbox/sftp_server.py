@@ -419,7 +419,11 @@ class _ChrootSftp(paramiko.SFTPServerInterface):
         self._record("list", path)
         found = []
         for name in os.listdir(local):
-            attr = paramiko.SFTPAttributes.from_stat(os.lstat(os.path.join(local, name)))
+            try:
+                stat = os.lstat(os.path.join(local, name))
+            except FileNotFoundError:
+                continue  # renamed or removed since the folder was read, as a server skips it
+            attr = paramiko.SFTPAttributes.from_stat(stat)
             attr.filename = name
             found.append(attr)
         return found

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 
+from orders import services as order_services
 from orders.models import (
+    HoldReason,
     Order,
     OrderStatus,
 )
@@ -33,6 +37,7 @@ def orders_deliver(run: RunContext) -> None:
     ref = merchant_ref(merchant)
     sent = 0
     try:
+        sent += _cancels_send(run, adapter, ref, merchant)
         for unfinished in outbox.batches_unfinished(merchant, run):
             if run.out_of_time():
                 break
@@ -53,6 +58,41 @@ def orders_deliver(run: RunContext) -> None:
         adapter.close()
         # A batch refused as a whole (WMS down) is when orders start being retried: say so now.
         delivery_errors_sync(merchant)
+
+
+def _cancels_send(run: RunContext, adapter: Any, ref: Any, merchant: Any) -> int:
+    """Ask the WMS to cancel the orders the cart canceled after they reached it.
+
+    Only for WMS kinds that can cancel; the others keep the alert that asks a person to.
+    Returns how many the WMS was asked about.
+    """
+    if "cancellations" not in adapter.capabilities:
+        return 0
+    due = (
+        Order.objects.filter(merchant=merchant, status=S.AT_WMS)
+        .exclude(hold_reasons=[])
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=run.now))
+        .order_by("id")
+    )
+    asked = 0
+    for order in due:
+        if HoldReason.CANCELED_IN_CART not in order.hold_reasons or run.out_of_time():
+            continue
+        run.heartbeat()
+        refused = adapter.cancel_order(ref, order.key, order.delivery_reference)
+        asked += 1
+        if not refused:
+            if order_services.order_canceled_at_wms(order):
+                run.count("canceled_at_wms")
+                run.log(f"Order {order}: canceled at the WMS, as in the cart.")
+            continue
+        order_services.order_cancel_refused_at_wms(
+            order,
+            reason=refused,
+            retry_at=run.now + timedelta(minutes=settings.DELIVERY_RETRY_MINUTES),
+        )
+        run.item_failed(f"Order {order}: the WMS did not cancel it: {refused}")
+    return asked
 
 
 def delivery_errors_sync(merchant: Any) -> None:

@@ -239,3 +239,44 @@ def test_a_failure_at_order_k_settles_the_orders_before_it(hub):
     assert set(created_at_warehouse(hub).values()) == {1}
     assert DeliveryBatch.objects.get().state == "done"
     assert_exactly_once(hub)
+
+
+def test_a_cart_cancel_after_delivery_is_passed_on_to_the_wms(hub):
+    taken = hub.take_orders(2, notify=False)
+    run(hub, "download")
+    run(hub, "delivery")
+    hub.shop.cancel_order(taken[0]["id"])
+    run(hub, "download")
+    canceled = Order.objects.get(cart=hub.cart, external_id=str(taken[0]["id"]))
+    assert canceled.status == S.AT_WMS
+    assert Alert.objects.filter(kind="canceled_after_delivery", resolved_at__isnull=True)
+
+    passed_on = run(hub, "delivery")
+
+    assert passed_on.counts["canceled_at_wms"] == 1
+    canceled.refresh_from_db()
+    assert canceled.status == S.CANCELED
+    [at_warehouse] = hub.warehouse.orders_with_reference(canceled.key)
+    assert at_warehouse["readOnly"]["status"] == 2  # canceled at the warehouse
+    assert not Alert.objects.filter(kind="canceled_after_delivery", resolved_at__isnull=True)
+    assert run(hub, "delivery").counts.get("canceled_at_wms", 0) == 0
+    assert_exactly_once(hub)
+
+
+def test_a_cart_cancel_the_wms_cannot_follow_keeps_the_alert_with_its_reason(hub):
+    taken = hub.take_orders(1, notify=False)
+    run(hub, "download")
+    run(hub, "delivery")
+    hub.ship_everything()  # the warehouse ships before the hub hears of the cancel
+    hub.shop.cancel_order(taken[0]["id"])
+    run(hub, "download")
+
+    refused = run(hub, "delivery")
+
+    assert refused.outcome == Outcome.PARTIAL
+    order = Order.objects.get(cart=hub.cart)
+    assert order.status == S.AT_WMS and "shipped" in order.last_error
+    alert = Alert.objects.get(kind="canceled_after_delivery", resolved_at__isnull=True)
+    assert "did not cancel it" in alert.message
+    # Asked again only after the retry time, not on every run.
+    assert run(hub, "delivery").counts.get("failed", 0) == 0

@@ -21,6 +21,7 @@ from carts.models import CartConnection
 from orders.models import Order, OrderStatus, ShipMethodMapping
 from sandbox import seed
 from sandbox.clock import Clock, ManualClock
+from sandbox.extensiv import CANCELED as WAREHOUSE_CANCELED
 from sandbox.extensiv import ExtensivEmulator
 from sandbox.shopify import ShopifyEmulator
 from sync.models import Alert, JobRun, Schedule
@@ -165,7 +166,12 @@ def exactly_once_problems(hub: SocketHub) -> list[str]:
             for number in fulfillment.get("tracking_numbers") or []
         )
     with hub.warehouse.lock:
-        at_warehouse = Counter(o["referenceNum"] for o in hub.warehouse.orders.values())
+        # Orders the warehouse canceled are not at the warehouse any more.
+        at_warehouse = Counter(
+            o["referenceNum"]
+            for o in hub.warehouse.orders.values()
+            if o["readOnly"].get("status") != WAREHOUSE_CANCELED
+        )
         shipped_at_warehouse = {
             o["referenceNum"]: [
                 p["trackingNumber"]

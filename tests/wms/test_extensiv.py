@@ -317,6 +317,105 @@ def test_server_error_fails_the_batch_as_transient(wms, adapter, status):
     assert not wms.orders
 
 
+def test_a_failure_at_order_k_raises_with_the_answers_of_the_orders_before_it(wms, adapter):
+    deliver_one(adapter, "H1")
+    posts = order_posts(wms)
+    answer = wms.handle
+
+    def fail_the_second_order(request):
+        if request.method == "GET" and "H2" in (request.arg("rql") or ""):
+            return wms.error_response(request, 503, "Service Unavailable")
+        return answer(request)
+
+    wms.handle = fail_the_second_order
+    with pytest.raises(TransientError) as caught:
+        adapter.deliver_orders(MERCHANT, [order("H1"), order("H2"), order("H3")])
+    [first] = caught.value.answered
+    assert first.key == "H1" and first.ok
+    assert order_posts(wms) == posts  # H1 was found, not posted again; H2 and H3 not tried
+
+
+def test_heartbeat_runs_before_each_order_and_stops_the_batch(wms, adapter):
+    beats = []
+
+    def heartbeat() -> None:
+        beats.append(len(beats))
+        if len(beats) == 2:
+            raise RuntimeError("lease lost")
+
+    adapter.heartbeat = heartbeat
+    with pytest.raises(RuntimeError, match="lease lost"):
+        adapter.deliver_orders(MERCHANT, [order("H1"), order("H2")])
+    assert [o["referenceNum"] for o in wms.orders.values()] == ["H1"]
+
+
+# --- cancellations -----------------------------------------------------------------------------
+
+
+def test_an_open_order_is_canceled_through_its_canceler_with_its_etag(wms, adapter):
+    order_id = deliver_one(adapter, "H1")
+    assert adapter.cancel_order(MERCHANT, "H1", str(order_id)) == ""
+    assert wms.order(order_id)["readOnly"]["status"] == 2
+    [cancel] = [r for r in wms.requests if r.path.endswith("/canceler")]
+    assert cancel.headers["if-match"] and cancel.body["reason"]
+    # Asked again (a retry after a lost answer): already canceled, nothing posted.
+    assert adapter.cancel_order(MERCHANT, "H1", str(order_id)) == ""
+    assert len([r for r in wms.requests if r.path.endswith("/canceler")]) == 1
+
+
+def test_a_shipped_order_cannot_be_canceled_and_says_so(wms, adapter):
+    order_id = deliver_one(adapter, "H1")
+    wms.ship(order_id)
+    refused = adapter.cancel_order(MERCHANT, "H1", str(order_id))
+    assert "shipped" in refused
+
+
+def test_an_order_changed_between_read_and_cancel_is_read_again(wms, adapter):
+    order_id = deliver_one(adapter, "H1")
+    answer = wms.handle
+
+    def touch_before_the_cancel(request):
+        if request.path.endswith("/canceler"):
+            with wms.lock:
+                wms.orders[order_id]["_version"] += 1
+            wms.handle = answer  # once
+        return answer(request)
+
+    wms.handle = touch_before_the_cancel
+    assert adapter.cancel_order(MERCHANT, "H1", str(order_id)) == ""
+    statuses = [
+        (r.method, r.path) for r in wms.requests if r.path.startswith(f"/orders/{order_id}")
+    ]
+    assert statuses.count(("POST", f"/orders/{order_id}/canceler")) == 2
+
+
+def test_the_canceler_refuses_a_call_without_if_match_or_reason(wms, adapter):
+    order_id = deliver_one(adapter, "H1")
+    client = adapter.client
+    missing = client.request(
+        "POST", f"orders/{order_id}/canceler", json={"reason": "x"}, allow=(428,)
+    )
+    assert missing.status_code == 428
+    stale = client.request(
+        "POST",
+        f"orders/{order_id}/canceler",
+        json={"reason": "x"},
+        headers={"If-Match": '"999"'},
+        allow=(412,),
+    )
+    assert stale.status_code == 412
+    etag = client.request("GET", f"orders/{order_id}").headers["ETag"]
+    no_reason = client.request(
+        "POST", f"orders/{order_id}/canceler", json={}, headers={"If-Match": etag}, allow=(400,)
+    )
+    assert no_reason.status_code == 400
+    assert wms.order(order_id)["readOnly"]["status"] == 0
+
+
+def test_an_order_the_wms_never_had_needs_no_cancel(adapter):
+    assert adapter.cancel_order(MERCHANT, "H404", "") == ""
+
+
 # --- shipments ---------------------------------------------------------------------------------
 
 

@@ -108,6 +108,15 @@ class WmsAdapter:
         """Yield the merchant's stock per SKU and warehouse (BadPayload for unreadable rows)."""
         raise NotImplementedError
 
+    def cancel_order(self, merchant: MerchantRef, key: str, reference: str) -> str:
+        """Cancel an order the WMS has (by the reference it gave, else the hub's key).
+
+        Only for kinds whose `capabilities` hold "cancellations". Returns "" once the order
+        is canceled at the WMS (or was, or the WMS never had it), else why the WMS will not
+        cancel it (it shipped, say). Failures raise typed errors.
+        """
+        raise NotImplementedError
+
     def fetch_ship_methods(self) -> list[tuple[str, str, str]]:
         """Return (code, description, carrier) of the WMS's ship methods, where it can."""
         return []

@@ -25,7 +25,7 @@ from cartrover.adapters import (
 )
 from wms.adapters.base import WmsAdapter
 from wms.adapters.extensiv import mappers
-from wms.adapters.extensiv.client import ExtensivClient, ExtensivError, dig
+from wms.adapters.extensiv.client import ExtensivClient, ExtensivError, dig, reason_of
 
 DEFAULT_BASE_URL = "https://secure-wms.com"
 ORDERS_PAGE_SIZE = 200
@@ -37,6 +37,7 @@ _DUPLICATE_WORDS = ("duplicate", "already exists", "already in use", "not unique
 class ExtensivAdapter(WmsAdapter):
     kind = "extensiv"
     label = "Extensiv 3PL Warehouse Manager"
+    capabilities = frozenset({"orders", "shipments", "inventory", "cancellations"})
     credential_fields = [
         FieldSpec("client_id", "Client id", required=True, help="From the REST API access."),
         FieldSpec("client_secret", "Client secret", type="password", required=True, secret=True),
@@ -179,6 +180,38 @@ class ExtensivAdapter(WmsAdapter):
                 if str(dig(found, "referenceNum", "")) == key and not mappers.is_canceled(found):
                     return mappers.order_id_of(found)
         return ""
+
+    def cancel_order(self, merchant: MerchantRef, key: str, reference: str) -> str:
+        """Cancel through the order's canceler, naming the version read (If-Match)."""
+        order_id = reference if reference.isdigit() else ""
+        if not order_id:
+            order_id = self._find_order(key, self._customer_id(merchant))
+            if not order_id:
+                return ""  # Extensiv has no live order under this key: nothing to cancel
+        for _attempt in range(3):
+            read = self.client.request("GET", f"orders/{order_id}", allow=(404,))
+            if read.status_code == 404:
+                return ""
+            found = self.client.json_of(read, f"orders/{order_id}")
+            if mappers.is_canceled(found):
+                return ""
+            if mappers.is_shipped(found):
+                return f"Extensiv has shipped order {order_id} already."
+            answer = self.client.request(
+                "POST",
+                f"orders/{order_id}/canceler",
+                json={"reason": f"Canceled in the cart (hub order {key})."},
+                headers={"If-Match": read.headers.get("ETag", "")},
+                allow=(400, 409, 412),
+            )
+            if answer.status_code < 300:
+                return ""
+            if answer.status_code != 412:  # 412: changed since read; read it again
+                break
+        again = self.client.json_of(self.client.request("GET", f"orders/{order_id}"), "order")
+        if mappers.is_canceled(again):
+            return ""
+        return f"Extensiv refused to cancel order {order_id}: {reason_of(answer)}"
 
     # -- shipments and stock -----------------------------------------------------------------
 

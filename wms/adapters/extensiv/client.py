@@ -160,7 +160,7 @@ class ExtensivClient:
                 f"GUID (HTTP {response.status_code}{': ' + reason if reason else ''}): check "
                 "the REST API access your warehouse set up and enter the credentials again."
             )
-        body = self._json(response, TOKEN_PATH)
+        body = self.json_of(response, TOKEN_PATH)
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise AuthError(
@@ -185,6 +185,7 @@ class ExtensivClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         allow: Collection[int] = (),
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """Send `method` to `path` with the token; return the response.
 
@@ -199,7 +200,7 @@ class ExtensivClient:
                 path,
                 params=params,
                 json=json,
-                headers={"Authorization": f"Bearer {self.token()}"},
+                headers={**(headers or {}), "Authorization": f"Bearer {self.token()}"},
                 allow=set(allow) | _READ_HERE,
             )
             if response.status_code != 401 or attempt == 2:
@@ -223,11 +224,11 @@ class ExtensivClient:
 
     def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
         """GET `path` and return its JSON with lower-cased keys."""
-        return self._json(self.request("GET", path, params=params), path)
+        return self.json_of(self.request("GET", path, params=params), path)
 
     def post(self, path: str, payload: Any) -> Any:
         """POST JSON to `path` and return the answer's JSON with lower-cased keys."""
-        return self._json(self.request("POST", path, json=payload), path)
+        return self.json_of(self.request("POST", path, json=payload), path)
 
     def pages(
         self, path: str, params: Mapping[str, Any], *, collection: str, page_size: int = 500
@@ -259,7 +260,8 @@ class ExtensivClient:
             if not items or (number * size >= total if total >= 0 else len(items) < size):
                 return
 
-    def _json(self, response: requests.Response, path: str) -> Any:
+    def json_of(self, response: requests.Response, path: str) -> Any:
+        """Return the JSON of an answer with lower-cased keys."""
         if response.status_code == 204 or not response.content.strip():
             return {}
         try:
