@@ -212,7 +212,7 @@ def shipments_upload(run: RunContext) -> None:
             continue
         order = shipment.order
         try:
-            adapter.upload_shipment(_cart_package(shipment))
+            adapter.upload_shipment(cart_package(shipment))
         except (AuthError, RateLimited):
             _shipment_upload_release(shipment, claim)
             raise
@@ -286,7 +286,7 @@ def _shipment_upload_release(shipment: Shipment, claim: datetime) -> None:
     ).update(upload_state=UploadState.PENDING, upload_claimed_until=None)
 
 
-def _cart_package(shipment: Shipment) -> CartShipment:
+def cart_package(shipment: Shipment) -> CartShipment:
     """Return the package as the cart adapters take it, its items named by the order's lines."""
     order = shipment.order
     return CartShipment(

@@ -18,11 +18,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from cartrover.adapters import CartShipment, ShipmentItem
 from carts.services import cart_adapter
 from orders.models import Order, OrderStatus, Shipment, UploadState
 from sandbox.server import Request, Response
 from sync.flows import CART_FLOWS, Flow
+from sync.flows.shipments import cart_package
 from sync.models import JobRun, Outcome, Schedule
 from sync.scheduler import schedule_run_once
 from tests.reliability.world import SocketHub, assert_exactly_once, socket_hub
@@ -99,27 +99,6 @@ def hold_first_fulfillment_of(
     return held, release
 
 
-def package_of(shipment: Shipment) -> CartShipment:
-    """Return a stored package as the cart adapter takes it."""
-    order = shipment.order
-    return CartShipment(
-        order_external_id=order.external_id,
-        order_number=order.order_number,
-        tracking_number=shipment.tracking_number,
-        carrier=shipment.carrier,
-        service=shipment.service,
-        shipped_at=shipment.shipped_at,
-        items=[
-            ShipmentItem(
-                sku=line.order_line.sku if line.order_line else line.sku,
-                quantity=line.quantity,
-                line_id=line.order_line.line_id if line.order_line else "",
-            )
-            for line in shipment.lines.select_related("order_line")
-        ],
-    )
-
-
 def test_two_upload_runs_at_once_post_each_tracking_to_the_shop_once(hub):
     """Run A's lease runs out while the shop holds its first request; run B takes over.
 
@@ -180,7 +159,7 @@ def test_a_package_whose_run_died_after_the_shop_took_it_is_uploaded_again_once(
     [tracking] = hub.ship_everything()
     run(hub, Flow.SHIP_CONFIRM)
     shipment = Shipment.objects.select_related("order").get(tracking_number=tracking)
-    cart_adapter(hub.cart).upload_shipment(package_of(shipment))
+    cart_adapter(hub.cart).upload_shipment(cart_package(shipment))
     Shipment.objects.filter(pk=shipment.pk).update(
         upload_state=UploadState.UPLOADING,
         upload_claimed_until=timezone.now() - timedelta(seconds=1),
