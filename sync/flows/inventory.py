@@ -57,6 +57,7 @@ def inventory_receive(run: RunContext) -> None:
         if skipped:
             run.item_failed(f"The WMS reported stock without a SKU {skipped} time(s); skipped.")
         rows_alert(merchant, "inventory_rows", failed_rows, "stock")
+        run.heartbeat()  # the files are let go of only by the run that owns the schedule
         adapter.acknowledge()
     finally:
         adapter.close()

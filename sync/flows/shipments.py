@@ -39,6 +39,10 @@ from wms.services import wms_adapter, wms_config_of
 S = OrderStatus
 
 
+# Packages stored between two renewals of the run's lease.
+HEARTBEAT_EVERY = 100
+
+
 def shipments_receive(run: RunContext) -> None:
     """Fetch packages the WMS shipped and store them against their orders.
 
@@ -50,6 +54,7 @@ def shipments_receive(run: RunContext) -> None:
     adapter = wms_adapter(wms_config_of(merchant.account_id))
     try:
         _shipments_receive(run, merchant, adapter)
+        run.heartbeat()  # the files are let go of only by the run that owns the schedule
         adapter.acknowledge()
     finally:
         adapter.close()
@@ -61,7 +66,9 @@ def _shipments_receive(run: RunContext, merchant: Any, adapter: WmsAdapter) -> N
     since = cursor - OVERLAP if cursor else None
     newest = cursor
     failed_rows: list[str] = []
-    for shipment in adapter.fetch_shipments(merchant_ref(merchant), since):
+    for seen, shipment in enumerate(adapter.fetch_shipments(merchant_ref(merchant), since), 1):
+        if seen % HEARTBEAT_EVERY == 0:
+            run.heartbeat()
         if isinstance(shipment, BadPayload):
             run.item_failed(shipment.message)
             failed_rows.append(shipment.message)
