@@ -146,26 +146,55 @@ def order_cancel_sending(order: Order) -> bool:
     return order_hold(order, reason=HoldReason.CANCEL_SENDING, message="Sending canceled by hand.")
 
 
-def order_mark_delivered(order: Order, *, reference: str, batch: Any = None) -> bool:
-    """Record that the WMS accepted the order under `reference`.
-
-    With `batch`, only while the order is still `sending` in that batch (a pushed delivery);
-    without, from `new` (a WMS that pulls orders acknowledges them).
-    """
-    where = {"delivery_batch": batch} if batch is not None else None
-    said = f"Delivered to the WMS as {reference}" if reference else "Delivered to the WMS"
+def order_mark_delivered(order: Order, *, reference: str) -> bool:
+    """Record that a WMS that pulls orders took this one under `reference`."""
     return _transition(
         order,
-        from_=(S.SENDING,) if batch is not None else (S.NEW, S.ERROR),
+        from_=(S.NEW, S.ERROR),
         to=S.AT_WMS,
         event=EventKind.DELIVERED,
-        message=f"{said} (batch {batch.pk})." if batch is not None else f"{said}.",
-        data={"reference": reference, "batch": batch.pk if batch is not None else None},
-        where=where,
+        message=f"Delivered to the WMS as {reference}." if reference else "Delivered to the WMS.",
+        data={"reference": reference},
         delivery_reference=reference,
         next_attempt_at=None,
         last_error="",
     )
+
+
+def orders_mark_delivered(batch: Any, accepted: dict[int, str]) -> set[int]:
+    """Record that the WMS accepted orders of `batch` (id → its reference), those still
+    `sending` in it, in a few statements whatever their number. Return the ids moved."""
+    now = timezone.now()
+    with transaction.atomic():
+        moving = dict(
+            Order.objects.select_for_update()
+            .filter(pk__in=list(accepted), status=S.SENDING, delivery_batch=batch)
+            .values_list("pk", "account_id")
+        )
+        by_reference: dict[str, list[int]] = {}
+        for pk in moving:
+            by_reference.setdefault(accepted[pk], []).append(pk)
+        for reference, pks in by_reference.items():
+            Order.objects.filter(pk__in=pks).update(
+                status=S.AT_WMS,
+                delivery_reference=reference,
+                next_attempt_at=None,
+                last_error="",
+                updated_at=now,
+            )
+        OrderEvent.objects.bulk_create(
+            OrderEvent(
+                account_id=account_id,
+                order_id=pk,
+                kind=EventKind.DELIVERED,
+                message=f"Delivered to the WMS as {accepted[pk]} (batch {batch.pk})."
+                if accepted[pk]
+                else f"Delivered to the WMS (batch {batch.pk}).",
+                data={"reference": accepted[pk], "batch": batch.pk},
+            )
+            for pk, account_id in moving.items()
+        )
+    return set(moving)
 
 
 def _locked(order: Order) -> Order | None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import asdict
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -85,11 +84,15 @@ def wms_order(order: Order) -> WmsOrder:
 
 def payload_dump(order: WmsOrder) -> dict[str, Any]:
     """Return the order as JSON-ready data (amounts as text, times in ISO 8601)."""
-    data = asdict(order)
-    data["placed_at"] = order.placed_at.isoformat() if order.placed_at else None
-    for line in data["lines"]:
-        line["price"] = str(line["price"]) if line["price"] is not None else None
-    return data
+    return {
+        **vars(order),
+        "placed_at": order.placed_at.isoformat() if order.placed_at else None,
+        "ship_to": dict(vars(order.ship_to)),
+        "lines": [
+            {**vars(line), "price": None if line.price is None else str(line.price)}
+            for line in order.lines
+        ],
+    }
 
 
 def payload_load(data: dict[str, Any]) -> WmsOrder:
@@ -236,19 +239,20 @@ def _record(
     """
     retry_in = timedelta(minutes=settings.DELIVERY_RETRY_MINUTES)
     horizon = timedelta(days=settings.DELIVERY_RETRY_HORIZON_DAYS)
-    waiting = {o.key: o for o in Order.objects.filter(delivery_batch=batch, status=S.SENDING)}
-    references = []
+    waiting = {
+        o.key: o
+        for o in Order.objects.filter(delivery_batch=batch, status=S.SENDING).defer(
+            "raw_payload", "ship_to", "bill_to", "notes"
+        )
+    }
+    accepted: dict[int, DeliveryResult] = {}
     for result in results:
         order = waiting.pop(result.key, None)
         if order is None:
             _answer_for_moved_order(batch, result)
             continue
         if result.ok:
-            if order_services.order_mark_delivered(order, reference=result.reference, batch=batch):
-                run.count("delivered")
-                references.append(result.reference)
-            else:
-                _answer_for_moved_order(batch, result)
+            accepted[order.pk] = result
             continue
         status = order_services.order_delivery_refused(
             order, batch=batch, error=result.error, now=run.now, retry_in=retry_in, horizon=horizon
@@ -264,6 +268,13 @@ def _record(
             run.item_failed(f"Order {order}: no answer from the WMS ({error}).")
             if status == S.ERROR:
                 run.count("gave_up")
+    delivered = order_services.orders_mark_delivered(
+        batch, {pk: result.reference for pk, result in accepted.items()}
+    )
+    run.count("delivered", len(delivered))
+    for pk in accepted.keys() - delivered:
+        _answer_for_moved_order(batch, accepted[pk])
+    references = [result.reference for pk, result in accepted.items() if pk in delivered]
     _settle(batch, run, references, error or "", retry_in)
 
 
