@@ -55,6 +55,14 @@ class CartAdapter:
         """
         raise NotImplementedError
 
+    def acknowledge(self) -> None:
+        """Let go of what `fetch_orders` handed over, now that the hub committed it (a file
+        cart archives its order files here); nothing by default."""
+
+    def close(self) -> None:
+        """Let go of connections kept open between calls; files read and not acknowledged
+        stay where they are, to be read again."""
+
     def upload_shipment(self, shipment: CartShipment) -> str:
         """Report one package with its tracking to the cart; return the cart's reference."""
         raise AdapterError(f"{self.label} takes no shipments.", permanent=True)

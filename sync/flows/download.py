@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import closing
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from cartrover.adapters import (
     BadPayload,
@@ -36,6 +37,21 @@ def orders_download(run: RunContext) -> None:
         else "Downloading orders (first download)."
     )
     store = OrderStore(cart, run)
+    try:
+        run.cursor = _store_all(run, adapter, store, since, cursor)
+        store.finish()
+        # Every order is committed: a file cart may now archive the files they came in.
+        run.heartbeat()
+        adapter.acknowledge()
+    finally:
+        adapter.close()
+        run.notes(adapter)
+
+
+def _store_all(
+    run: RunContext, adapter: Any, store: OrderStore, since: datetime | None, cursor: Any
+) -> datetime | None:
+    """Store what the cart yields, STORE_BATCH at a time; return the newest change seen."""
     batch: list[CartOrder | BadPayload] = []
     newest = cursor
     # Closed on the way out, so a failed save or a lost lease stops the reading at once.
@@ -51,6 +67,4 @@ def orders_download(run: RunContext) -> None:
                 batch = []
                 run.heartbeat()
     store.save(batch)
-    run.cursor = newest
-    store.finish()
-    run.notes(adapter)
+    return newest

@@ -31,6 +31,8 @@ from carts.adapters.base import CartAdapter
 from wms.adapters.csv_file.files import (
     INVENTORY_LAYOUT,
     ORDER_LAYOUT,
+    ConsumedFile,
+    Held,
     consume_folder,
     file_stamp,
     fill,
@@ -38,6 +40,7 @@ from wms.adapters.csv_file.files import (
     layout_json,
     order_layout,
     patterns_of,
+    release_held,
     shipment_layout,
     unique_part,
 )
@@ -96,6 +99,7 @@ class CsvFileCartAdapter(CartAdapter):
     kind = "csv_file"
     label = "CSV files"
     capabilities = frozenset({"orders", "shipments", "inventory"})
+    _held: Held = ()
     credential_fields = transport_credential_fields()
     setup_fields = [
         transport_choice_field(default="local"),
@@ -196,7 +200,9 @@ class CsvFileCartAdapter(CartAdapter):
                 items.append(item)
             return items, bad
 
+        # The files stay in the folder until `acknowledge()`, once their orders are stored.
         transport = self.transport()
+        consumed: list[ConsumedFile] = []
         try:
             yield from consume_folder(
                 transport,
@@ -207,9 +213,21 @@ class CsvFileCartAdapter(CartAdapter):
                 read=read,
                 what="order",
                 notes=self.notes,
+                held=consumed,
             )
-        finally:
+        except BaseException:
             transport.close()
+            raise
+        self._held = (*self._held, (transport, consumed))
+
+    def acknowledge(self) -> None:
+        """Archive the order files read so far, now that their orders are stored."""
+        held, self._held = self._held, ()
+        release_held(held, self.notes, archive=True)
+
+    def close(self) -> None:
+        held, self._held = self._held, ()
+        release_held(held, self.notes, archive=False)
 
     def _file_name(self, kind: str, parts: list[str], moment: datetime) -> str:
         return fill(

@@ -35,16 +35,17 @@ from wms.adapters.csv_file.files import (
     ORDER_LAYOUT,
     SHIPMENT_LAYOUT,
     ConsumedFile,
+    Held,
     bad_rows,
     consume_folder,
     file_stamp,
     fill,
     inventory_layout,
     layout_json,
-    move_consumed,
     order_layout,
     patterns_of,
     present,
+    release_held,
     safe_name_part,
     shipment_layout,
     unique_part,
@@ -83,7 +84,7 @@ class CsvFileWmsAdapter(WmsAdapter):
     _delivery_transport: Transport | None = None
     # Shipment and stock files read, with the connection they were read on, waiting for
     # `acknowledge()` to archive them.
-    _held: tuple[tuple[Transport, list[ConsumedFile]], ...] = ()
+    _held: Held = ()
     label = "CSV files (SFTP, FTP, email, folder)"
     mode = "push"
     batch_size = 100
@@ -182,8 +183,7 @@ class CsvFileWmsAdapter(WmsAdapter):
             transport, self._delivery_transport = self._delivery_transport, None
             transport.close()
         held, self._held = self._held, ()
-        for transport, _ in held:
-            transport.close()
+        release_held(held, self.notes, archive=False)
 
     def acknowledge(self) -> None:
         """Archive the shipment and stock files read so far, now that the hub committed them.
@@ -192,12 +192,7 @@ class CsvFileWmsAdapter(WmsAdapter):
         stay in their folder and are read again by the next run.
         """
         held, self._held = self._held, ()
-        try:
-            for transport, files in held:
-                move_consumed(transport, files, self.notes)
-        finally:
-            for transport, _ in held:
-                transport.close()
+        release_held(held, self.notes, archive=True)
 
     def transport(self) -> Transport:
         """Return a new transport for these settings (connected on first use)."""

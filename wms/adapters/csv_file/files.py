@@ -262,6 +262,22 @@ def move_consumed(transport: Transport, files: Iterable[ConsumedFile], notes: li
         notes.append(f"{where}: {consumed.summary} → {to_folder}/")
 
 
+# Files read and held until what they carried is committed, with the connection to move them.
+Held = tuple[tuple[Transport, list[ConsumedFile]], ...]
+
+
+def release_held(held: Held, notes: list[str], *, archive: bool) -> None:
+    """Let go of held files: with `archive`, move them on (their content is committed); in
+    any case close their connections. Files not moved are read again by the next run."""
+    try:
+        if archive:
+            for transport, files in held:
+                move_consumed(transport, files, notes)
+    finally:
+        for transport, _ in held:
+            transport.close()
+
+
 def bad_rows(where: str, errors: Iterable[Any]) -> list[BadPayload]:
     """Return a BadPayload per RowError of a file, naming the file and the row."""
     # Without a final period: the flow's alert goes on after the message with its own text.
