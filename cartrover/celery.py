@@ -4,6 +4,8 @@ import os
 
 from celery import Celery
 
+import cartrover.broker  # noqa: F401  (the embedded broker writes message files whole)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cartrover.settings")
 
 app = Celery("cartrover")
