@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -78,3 +79,25 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = _request_id.get() or "-"
         return True
+
+
+class NotFoundPageMiddleware:
+    """Answer every page that is not found with the product's own page, DEBUG on or off.
+
+    With DEBUG on (the demo) Django's debug 404 lists every URL pattern of the hub; and
+    another tenant's object must look exactly like a missing one, to the byte (the page holds
+    nothing of the request). API answers keep their JSON.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and response.get("Content-Type", "").startswith("text/html")
+            and not request.path.startswith("/api/")
+        ):
+            return render(request, "404.html", status=404)
+        return response

@@ -99,6 +99,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "cartrover.tenancy.TenantMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "cartrover.request.NotFoundPageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires.
     "axes.middleware.AxesMiddleware",
