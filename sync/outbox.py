@@ -6,8 +6,8 @@ Every push WMS kind delivers through these three steps:
    LOCKED), write a DeliveryBatch holding exactly what the WMS will receive, move the orders to
    `sending` in that batch. From here on a cancel, hold or cart edit treats them as at the WMS.
 2. **Send** (`batch_send`). Check that the run still owns its lease, then hand the batch's
-   payload to the adapter. A retry sends the same payload again (the same orders, bytes and
-   file name); it never selects orders anew.
+   payload to the adapter: the orders still `sending` in it, as they were written. A retry
+   never selects orders anew; a file batch sends the same orders, bytes and file name again.
 3. **Record**. Per order: accepted → `at_wms`; refused → back to `new` to be retried later (or
    canceled, if the cart canceled it meanwhile); no answer → it stays `sending` and the batch
    is sent again later. A batch with nothing left `sending` is done.
@@ -42,13 +42,16 @@ from cartrover.adapters import (
     WmsOrderLine,
 )
 from orders import services as order_services
-from orders.models import Order, OrderStatus
+from orders.models import EventKind, Order, OrderStatus
+from sync.alerts import alert_open
 from sync.flows.context import RunContext
 from sync.models import BatchState, DeliveryBatch
 from wms.adapters.base import WmsAdapter
 from wms.models import WmsShipMethod
 
 S = OrderStatus
+# The states of a batch that still has orders on their way.
+_OPEN = (BatchState.SENDING, BatchState.RETRYING)
 
 
 # --- What a batch carries -------------------------------------------------------------------
@@ -188,6 +191,16 @@ def batch_send(
         _lost(batch, run)
         return
     run.heartbeat()
+    # Only the orders still on their way, as written: one the WMS took earlier and that was
+    # canceled there since must not be created again. A file's orders share one fate, so a
+    # file batch sends the same orders, bytes and name every time.
+    waiting = set(
+        Order.objects.filter(delivery_batch=batch, status=S.SENDING).values_list("pk", flat=True)
+    )
+    orders = [payload_load(data) for data in batch.payload if int(data["key"][1:]) in waiting]
+    if not orders:
+        _settle(batch, run, [], "", timedelta(0))
+        return
     claimed = DeliveryBatch.objects.filter(pk=batch.pk, state__in=_OPEN).update(
         state=BatchState.SENDING, attempts=F("attempts") + 1, claimed_until=_claim_until(run)
     )
@@ -199,7 +212,6 @@ def batch_send(
         DeliveryBatch.objects.filter(pk=batch.pk).update(claimed_until=_claim_until(run))
 
     adapter.heartbeat = heartbeat
-    orders = [payload_load(data) for data in batch.payload]
     run.log(f"Batch {batch.pk}: sending {len(orders)} order(s) (attempt {batch.attempts + 1}).")
     try:
         results = adapter.deliver_orders(ref, orders)
@@ -217,9 +229,6 @@ def batch_send(
     finally:
         adapter.heartbeat = lambda: None
     _record(batch, results, run, error="The WMS gave no answer for this order.")
-
-
-_OPEN = (BatchState.SENDING, BatchState.RETRYING)
 
 
 def _retry_at(batch: DeliveryBatch, when: datetime, error: str) -> None:
@@ -306,11 +315,8 @@ def _answer_for_moved_order(batch: DeliveryBatch, result: DeliveryResult) -> Non
     if not result.ok or not result.key.startswith("H") or not result.key[1:].isdigit():
         return
     order = Order.objects.filter(pk=int(result.key[1:]), merchant_id=batch.merchant_id).first()
-    if order is None or (order.status == S.AT_WMS and order.delivery_reference == result.reference):
-        return
-    from orders.models import EventKind
-    from sync.alerts import alert_open
-
+    if order is None or (result.reference and order.delivery_reference == result.reference):
+        return  # the hub recorded this acceptance already
     message = (
         f"The WMS accepted order {order} as {result.reference or 'delivered'} (batch {batch.pk}) "
         f"while the hub had it as {order.get_status_display().lower()}: check the order at the "

@@ -213,8 +213,9 @@ def test_a_wms_slower_than_the_lease_keeps_the_run_its_own(hub, settings):
     assert_exactly_once(hub)
 
 
-def test_a_failure_at_order_k_settles_the_orders_before_it(hub):
-    hub.take_orders(4, notify=False)
+def fail_at_order_3_of_4(hub: SocketHub) -> tuple[list[dict[str, Any]], JobRun]:
+    """Take four orders and deliver them while the warehouse fails at the third."""
+    taken = hub.take_orders(4, notify=False)
     run(hub, "download")
     gate = Gate(hub)
     delivery = InThread(lambda: run(hub, "delivery"))
@@ -226,6 +227,11 @@ def test_a_failure_at_order_k_settles_the_orders_before_it(hub):
     gate.let_one()
     failed = delivery.join()
     gate.open()
+    return taken, failed
+
+
+def test_a_failure_at_order_k_settles_the_orders_before_it(hub):
+    _taken, failed = fail_at_order_3_of_4(hub)
 
     assert failed.outcome == Outcome.FAILED
     orders = list(Order.objects.filter(cart=hub.cart).order_by("placed_at", "id"))
@@ -280,3 +286,21 @@ def test_a_cart_cancel_the_wms_cannot_follow_keeps_the_alert_with_its_reason(hub
     assert "did not cancel it" in alert.message
     # Asked again only after the retry time, not on every run.
     assert run(hub, "delivery").counts.get("failed", 0) == 0
+
+
+def test_a_retried_batch_never_creates_again_an_order_canceled_at_the_wms_since(hub):
+    taken, _failed = fail_at_order_3_of_4(hub)
+    first = Order.objects.get(cart=hub.cart, external_id=str(taken[0]["id"]))
+    assert first.status == S.AT_WMS
+    hub.shop.cancel_order(taken[0]["id"])
+    run(hub, "download")
+    retry_time_passed()
+
+    retried = run(hub, "delivery")  # cancels order 1 at the WMS, then sends the batch again
+
+    assert retried.counts["canceled_at_wms"] == 1 and retried.counts["delivered"] == 2
+    first.refresh_from_db()
+    assert first.status == S.CANCELED
+    assert [o["readOnly"]["status"] for o in hub.warehouse.orders_with_reference(first.key)] == [2]
+    assert DeliveryBatch.objects.get().state == "done"
+    assert_exactly_once(hub)
