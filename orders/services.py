@@ -210,6 +210,12 @@ def _locked(order: Order) -> Order | None:
     return fresh
 
 
+def _sending_in(order: Order, batch: Any) -> bool:
+    """Say, under a row lock, whether the order is still `sending` in `batch`."""
+    fresh = _locked(order)
+    return fresh is not None and fresh.status == S.SENDING and fresh.delivery_batch_id == batch.pk
+
+
 def order_delivery_refused(
     order: Order, *, batch: Any, error: str, now: datetime, retry_in: timedelta, horizon: timedelta
 ) -> str:
@@ -219,8 +225,7 @@ def order_delivery_refused(
     have it. Returns the order's status afterwards.
     """
     with transaction.atomic():
-        fresh = _locked(order)
-        if fresh is None or fresh.status != S.SENDING or fresh.delivery_batch_id != batch.pk:
+        if not _sending_in(order, batch):
             return order.status
         if HoldReason.CANCELED_IN_CART in order.hold_reasons:
             _transition(
@@ -246,8 +251,7 @@ def order_delivery_unanswered(
     """The WMS gave no answer for a `sending` order: it stays claimed (its batch is sent
     again as it was) until the horizon, then goes to error. Returns its status afterwards."""
     with transaction.atomic():
-        fresh = _locked(order)
-        if fresh is None or fresh.status != S.SENDING or fresh.delivery_batch_id != batch.pk:
+        if not _sending_in(order, batch):
             return order.status
         return _delivery_failed(
             order, error=error, now=now, retry_in=retry_in, horizon=horizon, to=S.SENDING
