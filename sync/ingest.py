@@ -40,7 +40,7 @@ from orders.models import (
 )
 from sync.alerts import alert_open, alert_resolve
 from sync.flows.context import RunContext, aware, payload_hash
-from sync.models import Schedule
+from sync.models import Schedule, schedules_poke
 
 S = OrderStatus
 
@@ -681,13 +681,10 @@ class OrderStore:
             self.run.log(f"Ship method {code!r} is not mapped: {n} order(s) held.")
         unmapped_sync(merchant)
         if self.run.counts.get("new") and merchant.deliver_on_download:
-            Schedule.objects.filter(
-                merchant=merchant,
-                cart__isnull=True,
-                flow="delivery",
-                enabled=True,
-                next_run_at__gt=self.run.now,
-            ).update(next_run_at=self.run.now)
+            delivery = Schedule.objects.filter(
+                merchant=merchant, cart__isnull=True, flow="delivery", enabled=True
+            )
+            schedules_poke(delivery, self.run.now)
 
 
 def unmapped_sync(merchant: Any) -> None:

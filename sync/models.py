@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from django.db import models
@@ -59,6 +60,17 @@ class Schedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_flow_display()} of {self.cart or self.merchant}"
+
+
+def schedules_poke(schedules: models.QuerySet[Schedule], now: datetime) -> int:
+    """Make schedules due at `now` (run now, a webhook, new orders to deliver).
+
+    Many pokes coalesce into one run. A schedule running at this moment keeps the poke: its
+    run, when it ends, leaves it due, so what the poke was about is not left for an interval.
+    """
+    return schedules.filter(Q(next_run_at__gt=now) | Q(lease_until__isnull=False)).update(
+        next_run_at=now
+    )
 
 
 class Trigger(models.TextChoices):

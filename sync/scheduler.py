@@ -13,10 +13,11 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
 from cartrover.adapters import AdapterError, AuthError, RateLimited
@@ -28,7 +29,7 @@ from sync.flows.download import orders_download
 from sync.flows.inventory import inventory_receive, inventory_upload
 from sync.flows.shipments import shipments_receive, shipments_upload
 from sync.health import _target, _target_label, set_health
-from sync.models import JobRun, Outcome, Schedule, Trigger
+from sync.models import JobRun, Outcome, Schedule, Trigger, schedules_poke
 from wms.models import Health
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,7 @@ def schedules_claim(
 
 def schedule_run_now(schedule: Schedule, *, trigger: str = Trigger.MANUAL) -> None:
     """Make a schedule due now (run now, a webhook); many pokes coalesce into one run."""
-    Schedule.objects.filter(pk=schedule.pk, next_run_at__gt=timezone.now()).update(
-        next_run_at=timezone.now()
-    )
+    schedules_poke(Schedule.objects.filter(pk=schedule.pk), timezone.now())
     if trigger != Trigger.SCHEDULE:
         Schedule.objects.filter(pk=schedule.pk).update(last_outcome=f"queued:{trigger}")
     from sync.tasks import tick_task
@@ -196,10 +195,14 @@ def schedule_run(schedule_id: int, token: str, *, now: datetime | None = None) -
         error=error,
         log="\n".join(context.lines),
     )
+    upcoming: Any = Value(next_run_at, output_field=DateTimeField())
+    if outcome in (Outcome.OK, Outcome.PARTIAL):
+        # Poked while it ran (new orders stored meanwhile): it runs again at once.
+        upcoming = Case(When(next_run_at__gt=now, then=F("next_run_at")), default=upcoming)
     Schedule.objects.filter(pk=schedule.pk, lease_token=token).update(
         lease_until=None,
         lease_token="",
-        next_run_at=next_run_at,
+        next_run_at=upcoming,
         cursor=cursor,
         consecutive_failures=failures,
         last_run_at=now,

@@ -180,6 +180,31 @@ def test_a_download_with_new_orders_pokes_the_merchants_delivery(hub):
 
 
 @pytest.mark.django_db
+def test_a_delivery_poked_while_it_runs_is_due_again_when_it_ends(hub):
+    """New orders stored while a delivery runs are not left for the delivery's next interval."""
+    delivery = hub.schedule("delivery")
+    Schedule.objects.filter(pk=delivery.pk).update(next_run_at=timezone.now())
+    started = timezone.now()
+    ids, token = schedules_claim(now=started)
+    assert delivery.pk in ids  # the delivery is running from here on
+    Schedule.objects.filter(pk__in=ids).exclude(pk=delivery.pk).update(lease_until=None)
+
+    hub.run("download")  # stores new orders meanwhile, and pokes the running delivery
+    schedule_run(delivery.pk, token, now=started)
+
+    delivery.refresh_from_db()
+    assert delivery.lease_until is None
+    assert delivery.next_run_at <= timezone.now(), "the poke was lost: orders wait an interval"
+    # Without a poke, a run still sets its next run one interval after its start.
+    ids, token = schedules_claim()
+    assert delivery.pk in ids
+    ran_at = timezone.now()
+    schedule_run(delivery.pk, token, now=ran_at)
+    delivery.refresh_from_db()
+    assert delivery.next_run_at == ran_at + timedelta(minutes=delivery.interval)
+
+
+@pytest.mark.django_db
 def test_a_run_whose_worker_died_is_closed_as_failed_when_the_schedule_runs_again(hub):
     schedule = hub.schedule("download")
     dead = JobRun.objects.create(
