@@ -7,86 +7,16 @@ Screenshots of the main pages are saved under test-artifacts/screens/.
 
 from __future__ import annotations
 
-import os
-import re
-import time
-from pathlib import Path
-
 import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
 from merchants.models import Merchant, User
 from orders.models import Order
-from sync.scheduler import schedule_run, schedules_claim
+from tests.browser.helpers import log_in, shot, tick
 from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        message = f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)."
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # between clicks are still plain synchronous code.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser, live_server, settings):
-    settings.ALLOW_PRIVATE_NETWORK_TARGETS = True
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 860})
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def tick(*, until_ran: str = "") -> None:
-    """Do what beat and a worker do: claim the due schedules and run them.
-
-    With `until_ran`, tick again (bounded) until a run of that flow has happened: a schedule
-    row another request holds locked for a moment is skipped by a claim, as in production.
-    """
-    for _ in range(50):
-        ids, token = schedules_claim()
-        flows = {run.flow for run in (schedule_run(pk, token) for pk in ids) if run is not None}
-        if not until_ran or until_ran in flows:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"no {until_ran} run came in 50 ticks")
-
-
-def shot(page, name: str) -> None:
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENS / f"{name}.png"), full_page=True)
-
-
-def log_in(page, email: str, password: str) -> None:
-    page.goto(reverse("login"))
-    page.fill('[name="username"]', email)
-    page.fill('[name="password"]', password)
-    page.click('button[type="submit"]')
-    page.wait_for_url(re.compile(r".*/$"))
 
 
 def test_staff_set_up_everything_and_orders_reach_shipped(page, world, tmp_path):
