@@ -205,6 +205,9 @@ ALLOW_PRIVATE_NETWORK_TARGETS = env.bool("ALLOW_PRIVATE_NETWORK_TARGETS", defaul
 # Private networks outbound connections may still reach with the switch above off, as CIDRs:
 # for an on-premise WMS on the warehouse network. cartrover.http reads and checks them.
 HTTP_ALLOWED_NETWORKS = env.list("HTTP_ALLOWED_NETWORKS", default=[])
+# The sandbox cart and warehouse kinds (emulated shops, a warehouse that can be told to fail)
+# are offered in the screens only with this on: the demo and development, never production.
+SANDBOX_KINDS = env.bool("SANDBOX_KINDS", default=DEBUG)
 
 # --- Email ----------------------------------------------------------------------------------
 
