@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+VAR ?= $(or $(VAR_DIR),var)
 PYTEST_ARGS ?= -n auto --dist loadfile
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -26,17 +27,17 @@ $(DEV): pyproject.toml | $(BIN)/python
 
 install: $(RUNTIME)
 
-## run: migrate, seed the demo once, start web + worker + beat + the demo's emulated shops
+## run: migrate, seed the demo once, start the embedded broker, web, worker, beat and the demo's emulated shops
 run: $(RUNTIME)
 	$(BIN)/python manage.py migrate --noinput
-	PUBLIC_URL=http://127.0.0.1:$(PORT) $(BIN)/python manage.py seed_demo --url http://127.0.0.1:$(PORT)/
-	BIND_ADDRESS=127.0.0.1 PUBLIC_URL=http://127.0.0.1:$(PORT) exec $(BIN)/honcho --procfile Procfile.demo start --port $(PORT)
+	DEMO=1 PUBLIC_URL=http://127.0.0.1:$(PORT) $(BIN)/python manage.py seed_demo --url http://127.0.0.1:$(PORT)/
+	DEMO=1 $(BIN)/python manage.py demo_logins > $(VAR)/demo-banner.txt
+	DEMO=1 BIND_ADDRESS=127.0.0.1 PUBLIC_URL=http://127.0.0.1:$(PORT) exec $(BIN)/python -m cartrover.launcher --procfile Procfile.demo --port $(PORT) --banner-file $(VAR)/demo-banner.txt
 
-## serve: the product without the demo (web + worker + beat); create a login with createsuperuser
+## serve: the product without the demo (web + worker + beat); the first visit creates the first login
 serve: $(RUNTIME)
 	$(BIN)/python manage.py migrate --noinput
-	@echo "Order hub: http://127.0.0.1:$(PORT)/ (no demo; manage.py createsuperuser makes a login)"
-	BIND_ADDRESS=127.0.0.1 exec $(BIN)/honcho --procfile Procfile start --port $(PORT)
+	BIND_ADDRESS=127.0.0.1 exec $(BIN)/python -m cartrover.launcher --procfile Procfile --port $(PORT)
 
 ## test: the whole suite (PostgreSQL and Redis when DATABASE_URL / CELERY_BROKER_URL are set)
 test: $(DEV)

@@ -27,6 +27,8 @@ VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env.bool("DEBUG", default=True)
+# On while `make run` runs the demo: the login page then shows the demo's logins.
+DEMO = env.bool("DEMO", default=False)
 
 
 def _required(name: str) -> str:
@@ -207,7 +209,7 @@ ALLOW_PRIVATE_NETWORK_TARGETS = env.bool("ALLOW_PRIVATE_NETWORK_TARGETS", defaul
 HTTP_ALLOWED_NETWORKS = env.list("HTTP_ALLOWED_NETWORKS", default=[])
 # The sandbox cart and warehouse kinds (emulated shops, a warehouse that can be told to fail)
 # are offered in the screens only with this on: the demo and development, never production.
-SANDBOX_KINDS = env.bool("SANDBOX_KINDS", default=DEBUG)
+SANDBOX_KINDS = env.bool("SANDBOX_KINDS", default=DEBUG or DEMO)
 
 # --- Email ----------------------------------------------------------------------------------
 

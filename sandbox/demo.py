@@ -1,19 +1,23 @@
 """The living demo: two merchants' shops that keep taking orders, and a warehouse that ships.
 
 Six cart emulators (a Shopify, a WooCommerce and a BigCommerce shop per merchant) and one
-Extensiv 3PL Warehouse Manager emulator run on fixed loopback ports, so the hub's seeded
-connections can point at them before they start. A few orders a minute arrive in a random shop
-(some with ship methods nobody has mapped yet), signed webhooks go to the hub, and the warehouse
-ships what it received after a short delay and reports stock.
+Extensiv 3PL Warehouse Manager emulator run on fixed loopback ports (DEMO_PORT_BASE + 1..6 and
++ 10; 8100 unless set), so the hub's seeded connections can point at them before they start.
+A few orders a minute arrive in a random shop (some with ship methods nobody has mapped yet),
+signed webhooks go to the hub, and the warehouse ships what it received after a short delay and
+reports stock.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import random
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sandbox import seed as seed_data
@@ -28,7 +32,8 @@ CartEmulator = ShopifyEmulator | WooCommerceEmulator | BigCommerceEmulator
 
 HOST = "127.0.0.1"
 WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 (a public demo value)
-WAREHOUSE_PORT = 8110
+PORT_BASE = int(os.environ.get("DEMO_PORT_BASE", "8100"))
+WAREHOUSE_PORT = PORT_BASE + 10
 FACILITY_ID = 1
 
 
@@ -86,12 +91,12 @@ class DemoShop:
 
 
 SHOPS = (
-    DemoShop("Acme Outdoor", "shopify", 8101, customer_id=1),
-    DemoShop("Acme Outdoor", "woocommerce", 8102, customer_id=1),
-    DemoShop("Acme Outdoor", "bigcommerce", 8103, customer_id=1),
-    DemoShop("Blue Harbor Tea", "shopify", 8104, customer_id=2),
-    DemoShop("Blue Harbor Tea", "woocommerce", 8105, customer_id=2),
-    DemoShop("Blue Harbor Tea", "bigcommerce", 8106, customer_id=2),
+    DemoShop("Acme Outdoor", "shopify", PORT_BASE + 1, customer_id=1),
+    DemoShop("Acme Outdoor", "woocommerce", PORT_BASE + 2, customer_id=1),
+    DemoShop("Acme Outdoor", "bigcommerce", PORT_BASE + 3, customer_id=1),
+    DemoShop("Blue Harbor Tea", "shopify", PORT_BASE + 4, customer_id=2),
+    DemoShop("Blue Harbor Tea", "woocommerce", PORT_BASE + 5, customer_id=2),
+    DemoShop("Blue Harbor Tea", "bigcommerce", PORT_BASE + 6, customer_id=2),
 )
 
 
@@ -111,8 +116,15 @@ class Demo:
     ship_after_seconds: float = 20.0
     initial_orders: int = 4
     seed: int = 7
+    # While this file exists no new orders arrive (the soak test drains the demo this way).
+    pause_file: Path | None = None
+    # Where the loop writes what each shop and the warehouse hold, every few seconds.
+    ledger_file: Path | None = None
     shops: dict[DemoShop, CartEmulator] = field(default_factory=dict)
     warehouse: ExtensivEmulator | None = None
+    # The ids of the orders the loop added, by shop: what must reach the warehouse.
+    created: dict[str, list[str]] = field(default_factory=dict)
+    _created_lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
@@ -138,9 +150,32 @@ class Demo:
         if self.warehouse is not None:
             self.warehouse.stop()
 
+    def ledger_write(self) -> None:
+        """Write the ids of the orders the loop added and the warehouse's orders, as JSON.
+
+        Written aside and renamed, so a reader sees a whole ledger or the previous one.
+        """
+        if self.ledger_file is None or self.warehouse is None:
+            return
+        with self._created_lock:
+            ledger: dict[str, Any] = {"shops": {k: list(v) for k, v in self.created.items()}}
+        with self.warehouse.lock:
+            ledger["warehouse"] = [
+                {
+                    "reference": str(order.get("referenceNum", "")),
+                    "canceled": int(order.get("readOnly", {}).get("status", 0)) == 2,
+                }
+                for order in self.warehouse.orders.values()
+            ]
+        partial = self.ledger_file.with_suffix(".part")
+        partial.write_text(json.dumps(ledger))
+        partial.replace(self.ledger_file)
+
     def _take_orders(self) -> None:
         rng = random.Random(self.seed + 1)
         while not self._stop.wait(self.order_every_seconds * rng.uniform(0.5, 1.5)):
+            if self.pause_file is not None and self.pause_file.exists():
+                continue
             spec, shop = rng.choice(list(self.shops.items()))
             # A fresh order, placed now (order_specs spreads orders over the past month).
             order = replace(
@@ -148,7 +183,10 @@ class Demo:
                 placed_at=None,
             )
             try:
-                shop.add_order(order)  # fires the signed webhooks the hub subscribed to
+                added = shop.add_order(order)  # fires the signed webhooks the hub subscribed to
+                with self._created_lock:
+                    name = f"{spec.label} ({spec.merchant})"
+                    self.created.setdefault(name, []).append(str(added["id"]))
                 log.info("New order in %s of %s", spec.label, spec.merchant)
             except Exception:
                 log.exception("Could not add an order to %s", spec.base_url)
@@ -158,6 +196,7 @@ class Demo:
         warehouse = self.warehouse
         stock: dict[tuple[int, str], int] = {}
         while not self._stop.wait(5.0):
+            self.ledger_write()
             cutoff = datetime.now(UTC) - timedelta(seconds=self.ship_after_seconds)
             with warehouse.lock:
                 waiting = [dict(o) for o in warehouse.orders.values()]

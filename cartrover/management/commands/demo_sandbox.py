@@ -7,10 +7,12 @@ newcomer sees orders reach every status within a minute.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from cartrover.adapters import AdapterError
@@ -33,9 +35,19 @@ class Command(BaseCommand):
             default=15.0,
             help="Seconds between presses of Run now on the slow flows.",
         )
+        parser.add_argument(
+            "--order-every",
+            type=float,
+            default=float(os.environ.get("DEMO_ORDER_EVERY_SECONDS", "20")),
+            help="Seconds between new orders, on average (DEMO_ORDER_EVERY_SECONDS).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        demo = Demo()
+        demo = Demo(
+            order_every_seconds=options["order_every"],
+            pause_file=settings.VAR_DIR / "demo-orders-paused",
+            ledger_file=settings.VAR_DIR / "demo-ledger.json",
+        )
         demo.start()
         self.stdout.write("Demo shops and warehouse are running.")
         # The emulators keep no state across restarts: subscribe the carts' webhooks again.
